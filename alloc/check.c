@@ -1,0 +1,319 @@
+/*
+ * check.c — invariant checkers for every component (the runtime's own tests check the same
+ * laws; mimalloc's validators are the model). Each checker returns NULL when the component is
+ * sound, or a description of the first violation written into buf. Checkers never abort and
+ * never allocate through the heap they check, so tests and fuzz targets call them after every
+ * step. Whole-heap checkers read without locks: call them on a quiescent heap.
+ *
+ * The invariants themselves are stated at the top of each component's file.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "gm_testing.h"
+
+static const char *fail(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static const char *fail(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (buf && n) vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+    return buf && n ? buf : "invariant violated";
+}
+
+#define CHECK_OR_FAIL(cond, ...)                                                                   \
+    do {                                                                                           \
+        if (!(cond)) return fail(buf, n, __VA_ARGS__);                                             \
+    } while (0)
+
+/* ---- mspan ---------------------------------------------------------------------------------- */
+
+static const char *tiny_meta_check(const gm_mspan *s, char *buf, size_t n)
+{
+    for (uintptr_t i = 0; i < s->nelems; i++) {
+        uint32_t w = atomic_load(&s->tiny_meta[i]);
+        if (!w) continue;
+        CHECK_OR_FAIL(gm_mspan_is_allocated(s, i), "tiny block %#lx: metadata %#x on a free slot",
+                      (unsigned long)(s->base + i * 16), w);
+        CHECK_OR_FAIL(!((atomic_load(&s->freed_bits[i / 64]) >> (i % 64)) & 1),
+                      "tiny block %#lx: freed while metadata %#x says live",
+                      (unsigned long)(s->base + i * 16), w);
+        /* Starts and ends alternate: every object ends before the next one starts. */
+        int open = -1;
+        for (int b = 0; b < 16; b++) {
+            bool st = (w >> b) & 1, en = b < 15 && ((w >> (GM_TINY_END_SHIFT + b)) & 1);
+            CHECK_OR_FAIL(!(st && open >= 0), "tiny block %#lx: object at %d starts before the one at %d ends",
+                          (unsigned long)(s->base + i * 16), b, open);
+            if (st) open = b;
+            if (en) {
+                CHECK_OR_FAIL(open >= 0, "tiny block %#lx: end bit %d without a start",
+                              (unsigned long)(s->base + i * 16), b);
+                open = -1;
+            }
+        }
+    }
+    return NULL;
+}
+
+const char *gm_mspan_check(const gm_mspan *s, char *buf, size_t n)
+{
+    uintptr_t fi = atomic_load(&s->freeindex);
+    CHECK_OR_FAIL(s->base % GM_PAGE_SIZE == 0, "span %#lx: base not page aligned", (unsigned long)s->base);
+    CHECK_OR_FAIL(fi <= s->nelems, "span %#lx: freeindex %lu > nelems %lu", (unsigned long)s->base,
+                  (unsigned long)fi, (unsigned long)s->nelems);
+    CHECK_OR_FAIL(s->nelems * s->elemsize <= s->npages * GM_PAGE_SIZE,
+                  "span %#lx: %lu slots of %lu bytes exceed %zu pages", (unsigned long)s->base,
+                  (unsigned long)s->nelems, (unsigned long)s->elemsize, s->npages);
+    CHECK_OR_FAIL(s->limit == s->base + s->nelems * s->elemsize, "span %#lx: limit %#lx",
+                  (unsigned long)s->base, (unsigned long)s->limit);
+    uint8_t sc = gm_spanclass_sizeclass(s->spanclass);
+    if (sc == 0) {
+        CHECK_OR_FAIL(s->nelems == 1 && fi == 1 && s->alloc_count == 1 && s->div_mul == 0,
+                      "large span %#lx: nelems %lu freeindex %lu alloc_count %u",
+                      (unsigned long)s->base, (unsigned long)s->nelems, (unsigned long)fi, s->alloc_count);
+        return NULL;
+    }
+    CHECK_OR_FAIL(s->elemsize == gm_class_to_size[sc] && s->npages == gm_class_to_allocnpages[sc],
+                  "span %#lx: class %u but elemsize %lu npages %zu", (unsigned long)s->base, sc,
+                  (unsigned long)s->elemsize, s->npages);
+    uintptr_t counted = gm_mspan_count_alloc(s);
+    CHECK_OR_FAIL(s->alloc_count == counted, "span %#lx: alloc_count %u, allocated slots %lu",
+                  (unsigned long)s->base, s->alloc_count, (unsigned long)counted);
+    for (unsigned w = 0; w * 64 < s->nelems; w++) {
+        uint64_t freed = atomic_load(&s->freed_bits[w]);
+        for (unsigned b = 0; freed && b < 64; b++) {
+            if (!((freed >> b) & 1)) continue;
+            CHECK_OR_FAIL(gm_mspan_is_allocated(s, w * 64 + b), "span %#lx: slot %u freed but not allocated",
+                          (unsigned long)s->base, w * 64 + b);
+        }
+    }
+    if (fi < s->nelems && s->in_cache) {
+        /* The allocCache window: bits still inside it are the complement of alloc_bits. */
+        unsigned shift = fi % 64, valid = 64 - shift;
+        uint64_t want = ~atomic_load(&s->alloc_bits[fi / 64]) >> shift;
+        uint64_t mask = valid == 64 ? ~(uint64_t)0 : ((uint64_t)1 << valid) - 1;
+        CHECK_OR_FAIL((s->alloc_cache & mask) == (want & mask),
+                      "span %#lx: allocCache %#llx, expected %#llx at freeindex %lu",
+                      (unsigned long)s->base, (unsigned long long)(s->alloc_cache & mask),
+                      (unsigned long long)(want & mask), (unsigned long)fi);
+    }
+    if (s->tiny_meta) return tiny_meta_check(s, buf, n);
+    return NULL;
+}
+
+/* ---- mcentral -------------------------------------------------------------------------------- */
+
+static _Atomic uint32_t check_generation;
+
+static const char *spanset_check(gm_mheap *h, gm_mcentral *c, const gm_spanset *ss, bool full,
+                                 bool swept, uint32_t gen, char *buf, size_t n)
+{
+    uint32_t sg = atomic_load(&h->sweepgen);
+    size_t count = 0;
+    for (gm_mspan *s = ss->head; s; s = s->next) {
+        count++;
+        CHECK_OR_FAIL(count <= ss->n, "mcentral %u: set longer than its count %zu", c->spanclass, ss->n);
+        CHECK_OR_FAIL(s->check_mark != gen, "span %#lx is in two places", (unsigned long)s->base);
+        s->check_mark = gen;
+        CHECK_OR_FAIL(s->spanclass == c->spanclass && atomic_load(&s->state) == GM_SPAN_IN_USE && !s->in_cache,
+                      "mcentral %u: span %#lx has class %u state %d in_cache %d", c->spanclass,
+                      (unsigned long)s->base, s->spanclass, (int)atomic_load(&s->state), s->in_cache);
+        uint32_t want = swept ? sg : sg - 2;
+        CHECK_OR_FAIL(atomic_load(&s->sweepgen) == want, "mcentral %u: span %#lx sweepgen %u, want %u (heap %u)",
+                      c->spanclass, (unsigned long)s->base, atomic_load(&s->sweepgen), want, sg);
+        CHECK_OR_FAIL(full ? s->alloc_count == s->nelems : s->alloc_count < s->nelems,
+                      "mcentral %u: span %#lx in a %s set has %u of %lu slots allocated", c->spanclass,
+                      (unsigned long)s->base, full ? "full" : "partial", s->alloc_count, (unsigned long)s->nelems);
+        const char *e = gm_mspan_check(s, buf, n);
+        if (e) return e;
+        if (!s->next) CHECK_OR_FAIL(s == ss->tail, "mcentral %u: tail pointer is stale", c->spanclass);
+    }
+    CHECK_OR_FAIL(count == ss->n, "mcentral %u: set holds %zu spans, count says %zu", c->spanclass, count, ss->n);
+    return NULL;
+}
+
+static const char *mcentral_check_gen(gm_mheap *h, gm_mcentral *c, uint32_t gen, char *buf, size_t n)
+{
+    unsigned sw = (atomic_load(&h->sweepgen) / 2) % 2;
+    const char *e;
+    if ((e = spanset_check(h, c, &c->partial[sw], false, true, gen, buf, n))) return e;
+    if ((e = spanset_check(h, c, &c->full[sw], true, true, gen, buf, n))) return e;
+    if ((e = spanset_check(h, c, &c->partial[1 - sw], false, false, gen, buf, n))) return e;
+    return spanset_check(h, c, &c->full[1 - sw], true, false, gen, buf, n);
+}
+
+const char *gm_mcentral_check(gm_mheap *h, gm_mcentral *c, char *buf, size_t n)
+{
+    return mcentral_check_gen(h, c, atomic_fetch_add(&check_generation, 1) + 1, buf, n);
+}
+
+/* ---- mcache ---------------------------------------------------------------------------------- */
+
+static const char *mcache_check_gen(gm_mheap *h, gm_p *pp, uint32_t gen, char *buf, size_t n)
+{
+    gm_mcache *c = &pp->mcache;
+    uint32_t sg = atomic_load(&h->sweepgen);
+    for (int spc = 0; spc < GM_NUM_SPAN_CLASSES; spc++) {
+        gm_mspan *s = c->alloc[spc];
+        if (s == &gm_emptymspan) continue;
+        CHECK_OR_FAIL(s->check_mark != gen, "span %#lx is in two places", (unsigned long)s->base);
+        s->check_mark = gen;
+        CHECK_OR_FAIL(s->spanclass == spc && s->in_cache && atomic_load(&s->state) == GM_SPAN_IN_USE,
+                      "P %u: alloc[%d] holds span %#lx of class %u (in_cache %d)", pp->id, spc,
+                      (unsigned long)s->base, s->spanclass, s->in_cache);
+        CHECK_OR_FAIL(atomic_load(&s->sweepgen) == sg + 3, "P %u: cached span %#lx sweepgen %u, heap %u",
+                      pp->id, (unsigned long)s->base, atomic_load(&s->sweepgen), sg);
+        const char *e = gm_mspan_check(s, buf, n);
+        if (e) return e;
+    }
+    if (c->tiny) {
+        gm_mspan *ts = c->tiny_span;
+        CHECK_OR_FAIL(ts && ts->spanclass == GM_TINY_SPANCLASS && c->tiny >= ts->base &&
+                          c->tiny < ts->limit && (c->tiny - ts->base) % GM_TINY_SIZE == 0,
+                      "P %u: tiny block %#lx is not a block of its span", pp->id, (unsigned long)c->tiny);
+        CHECK_OR_FAIL(c->tinyoffset <= GM_TINY_SIZE, "P %u: tinyoffset %lu", pp->id, (unsigned long)c->tinyoffset);
+        uint32_t w = atomic_load(&ts->tiny_meta[(c->tiny - ts->base) / GM_TINY_SIZE]);
+        CHECK_OR_FAIL(w & GM_TINY_CURRENT, "P %u: current tiny block %#lx not marked current", pp->id,
+                      (unsigned long)c->tiny);
+        CHECK_OR_FAIL((w & 0xffffu) >> c->tinyoffset == 0, "P %u: tiny object past tinyoffset %lu (word %#x)",
+                      pp->id, (unsigned long)c->tinyoffset, w);
+    }
+    return NULL;
+}
+
+const char *gm_mcache_check(gm_mheap *h, gm_p *pp, char *buf, size_t n)
+{
+    return mcache_check_gen(h, pp, atomic_fetch_add(&check_generation, 1) + 1, buf, n);
+}
+
+/* ---- mheap ------------------------------------------------------------------------------------ */
+
+static gm_mspan *span_at(gm_mheap *h, uintptr_t p)
+{
+    gm_heaparena *ha = atomic_load(&h->arenas[(p - GM_ARENA_BASE_OFFSET) >> GM_ARENA_SHIFT]);
+    return ha ? atomic_load(&ha->spans[(p / GM_PAGE_SIZE) % GM_PAGES_PER_ARENA]) : NULL;
+}
+
+static bool page_allocated(const gm_pagealloc *pa, uintptr_t p)
+{
+    uintptr_t ci = (p - GM_ARENA_BASE_OFFSET) >> GM_CHUNK_SHIFT;
+    const gm_pallocdata *l2 = pa->chunks[ci >> GM_CHUNK_L2_BITS];
+    if (!l2) return false;
+    size_t pg = (p / GM_PAGE_SIZE) % GM_CHUNK_PAGES;
+    return (l2[ci & ((1u << GM_CHUNK_L2_BITS) - 1)].alloc[pg / 64] >> (pg % 64)) & 1;
+}
+
+/* Walk every grown page: spans must cover their pages exactly and agree with statistics. */
+static const char *span_map_check(gm_mheap *h, uint64_t *inuse_bytes, size_t *npages_inuse,
+                                  char *buf, size_t n)
+{
+    const gm_pagealloc *pa = &h->pages;
+    for (size_t r = 0; r < pa->n_in_use; r++) {
+        for (uintptr_t p = pa->in_use[r].base; p < pa->in_use[r].limit;) {
+            gm_mspan *s = span_at(h, p);
+            if (!s) {
+                p += GM_PAGE_SIZE;
+                continue;
+            }
+            CHECK_OR_FAIL(s->base == p && atomic_load(&s->state) == GM_SPAN_IN_USE,
+                          "span map: page %#lx points at span %#lx (state %d)", (unsigned long)p,
+                          (unsigned long)s->base, (int)atomic_load(&s->state));
+            for (size_t i = 0; i < s->npages; i++) {
+                uintptr_t q = p + i * GM_PAGE_SIZE;
+                CHECK_OR_FAIL(span_at(h, q) == s, "span map: page %#lx of span %#lx maps elsewhere",
+                              (unsigned long)q, (unsigned long)p);
+                CHECK_OR_FAIL(page_allocated(pa, q), "page %#lx of span %#lx is free in the page allocator",
+                              (unsigned long)q, (unsigned long)p);
+            }
+            *inuse_bytes += s->npages * GM_PAGE_SIZE;
+            *npages_inuse += s->npages;
+            p += s->npages * GM_PAGE_SIZE;
+        }
+    }
+    return NULL;
+}
+
+const char *gm_mheap_check(gm_mheap *h, char *buf, size_t n)
+{
+    const char *e = gm_pagealloc_check(&h->pages, buf, n);
+    if (e) return e;
+    uint64_t inuse = 0, grown = 0;
+    size_t npages = 0, cached_free = 0, cached_scav = 0;
+    if ((e = span_map_check(h, &inuse, &npages, buf, n))) return e;
+    for (size_t r = 0; r < h->pages.n_in_use; r++) grown += h->pages.in_use[r].limit - h->pages.in_use[r].base;
+    for (uint32_t i = 0; i < h->nprocs; i++) {
+        cached_free += (size_t)__builtin_popcountll(h->allp[i].pcache.cache);
+        cached_scav += (size_t)__builtin_popcountll(h->allp[i].pcache.scav);
+    }
+    CHECK_OR_FAIL(inuse == h->heap_inuse && npages == h->pages_in_use,
+                  "heap_inuse %llu (pages %llu) but spans cover %llu bytes (%zu pages)",
+                  (unsigned long long)h->heap_inuse, (unsigned long long)h->pages_in_use,
+                  (unsigned long long)inuse, npages);
+    CHECK_OR_FAIL(h->heap_inuse + h->heap_free + h->heap_released == grown,
+                  "inuse %llu + free %llu + released %llu != grown %llu", (unsigned long long)h->heap_inuse,
+                  (unsigned long long)h->heap_free, (unsigned long long)h->heap_released, (unsigned long long)grown);
+    size_t free_pages = gm_pagealloc_free_pages(&h->pages) + cached_free;
+    CHECK_OR_FAIL((h->heap_free + h->heap_released) / GM_PAGE_SIZE == free_pages,
+                  "idle bytes %llu but %zu free pages", (unsigned long long)(h->heap_free + h->heap_released),
+                  free_pages);
+    size_t scav_pages = gm_pagealloc_scavenged_pages(&h->pages) + cached_scav;
+    CHECK_OR_FAIL(h->heap_released / GM_PAGE_SIZE == scav_pages, "heap_released %llu but %zu scavenged pages",
+                  (unsigned long long)h->heap_released, scav_pages);
+    return NULL;
+}
+
+/* ---- whole heap ------------------------------------------------------------------------------- */
+
+/* Per class: Σ alloc_count of in-use spans == flushed mallocs - frees + what cached spans have
+ * not flushed yet. */
+static const char *recount_check(gm_mheap *h, uint32_t gen, char *buf, size_t n)
+{
+    static uint64_t live[GM_NUM_SIZE_CLASSES]; /* quiescent heap: no concurrent checker */
+    uint64_t large_bytes = 0, pending[GM_NUM_SIZE_CLASSES] = {0};
+    for (int c = 0; c < GM_NUM_SIZE_CLASSES; c++) live[c] = 0;
+    const gm_pagealloc *pa = &h->pages;
+    for (size_t r = 0; r < pa->n_in_use; r++)
+        for (uintptr_t p = pa->in_use[r].base; p < pa->in_use[r].limit;) {
+            gm_mspan *s = span_at(h, p);
+            if (!s) {
+                p += GM_PAGE_SIZE;
+                continue;
+            }
+            uint8_t sc = gm_spanclass_sizeclass(s->spanclass);
+            /* Every small span is in exactly one mcentral set or mcache: none is lost. */
+            CHECK_OR_FAIL(!sc || s->check_mark == gen, "span %#lx (class %u) is in no mcentral set or mcache",
+                          (unsigned long)s->base, sc);
+            if (sc) live[sc] += s->alloc_count;
+            else large_bytes += s->elemsize;
+            if (s->in_cache) pending[sc] += (uint64_t)(s->alloc_count - s->alloc_count_before_cache);
+            p += s->npages * GM_PAGE_SIZE;
+        }
+    gm_memstats ms;
+    gm_mstats_collect(h, &ms);
+    uint64_t heap_alloc = large_bytes;
+    for (int c = 1; c < GM_NUM_SIZE_CLASSES; c++) {
+        uint64_t want = ms.by_size[c].mallocs + pending[c] - ms.by_size[c].frees;
+        CHECK_OR_FAIL(live[c] == want, "class %d: spans hold %llu objects, statistics say %llu", c,
+                      (unsigned long long)live[c], (unsigned long long)want);
+        heap_alloc += live[c] * gm_class_to_size[c];
+        heap_alloc -= pending[c] * gm_class_to_size[c];
+    }
+    CHECK_OR_FAIL(heap_alloc == ms.heap_alloc, "HeapAlloc %llu, recount %llu",
+                  (unsigned long long)ms.heap_alloc, (unsigned long long)heap_alloc);
+    CHECK_OR_FAIL(ms.heap_inuse == h->heap_inuse && ms.heap_sys == ms.heap_inuse + ms.heap_idle,
+                  "memstats heap sizes disagree with the heap");
+    return NULL;
+}
+
+const char *gm_heap_check(gm_mheap *h, char *buf, size_t n)
+{
+    const char *e = gm_mheap_check(h, buf, n);
+    if (e) return e;
+    uint32_t gen = atomic_fetch_add(&check_generation, 1) + 1;
+    for (int i = 0; i < GM_NUM_SPAN_CLASSES; i++)
+        if ((e = mcentral_check_gen(h, &h->central[i], gen, buf, n))) return e;
+    for (uint32_t i = 0; i < h->nprocs; i++)
+        if ((e = mcache_check_gen(h, &h->allp[i], gen, buf, n))) return e;
+    return recount_check(h, gen, buf, n);
+}

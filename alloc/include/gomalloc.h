@@ -1,0 +1,93 @@
+/*
+ * gomalloc.h — the public API of gomalloc, a C model of the Go 1.19 runtime's memory allocator.
+ *
+ * Every call works on one process-wide heap and is safe from any thread. Memory behaves as the
+ * Go runtime would manage it with a perfect garbage collector: gm_free marks an object dead at
+ * once, and its slot becomes reusable when its span is next swept (see malloc.c for exactly
+ * when that happens). Large objects (> 32 KiB) return their pages to the page heap at once.
+ *
+ * Environment, read once at the first call:
+ *   GOMAXPROCS  number of Ps (per-P caches); default: the number of online CPUs.
+ *   GOGC        sweep-cycle pacing in percent (default 100) or "off"; see gm_set_gc_percent.
+ */
+#ifndef GOMALLOC_H
+#define GOMALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void *gm_malloc(size_t size);
+void *gm_calloc(size_t nmemb, size_t size);
+void *gm_realloc(void *p, size_t size);
+void gm_free(void *p);
+/* alignment: a power of two (else NULL, errno EINVAL). Any size is accepted, as glibc does. */
+void *gm_aligned_alloc(size_t alignment, size_t size);
+/* alignment: a power of two multiple of sizeof(void *); returns 0, EINVAL or ENOMEM. */
+int gm_posix_memalign(void **out, size_t alignment, size_t size);
+/* Bytes usable at p (>= the size requested); 0 for NULL. */
+size_t gm_usable_size(const void *p);
+
+/* Flags for gm_alloc: Go's mallocgc(size, typ, needzero). */
+enum {
+    GM_NOSCAN = 0,    /* pointer-free object (typ.ptrdata == 0): may use the tiny allocator */
+    GM_SCAN = 1 << 0, /* object holds pointers: scan span class, never tiny */
+    GM_ZERO = 1 << 1, /* the memory must read as zero (Go's needzero) */
+};
+/* mallocgc: size 0 returns Go's zerobase, a single address that gm_free accepts and ignores. */
+void *gm_alloc(size_t size, unsigned flags);
+
+/* Number of size classes including class 0 (large objects), as Go's _NumSizeClasses. */
+#define GM_MEMSTATS_NUM_CLASSES 68
+
+/* runtime.MemStats, with Go 1.19's definitions (reference §5.3, §10.1). Reading it flushes
+ * every P's cache, as ReadMemStats does, so it is exact at the moment of the call. */
+typedef struct gm_memstats {
+    uint64_t alloc;         /* = heap_alloc */
+    uint64_t total_alloc;   /* bytes allocated, cumulative (class-rounded; tiny block = 16) */
+    uint64_t sys;           /* bytes obtained from the OS: heap_sys + metadata */
+    uint64_t mallocs;       /* small + large + tiny-combined allocations */
+    uint64_t frees;         /* small + large frees (counted at sweep) + tiny-combined */
+    uint64_t heap_alloc;    /* bytes of allocated objects, including dead ones not swept yet */
+    uint64_t heap_sys;      /* heap_inuse + heap_idle */
+    uint64_t heap_idle;     /* bytes in pages owned by the heap and in no span */
+    uint64_t heap_inuse;    /* bytes in in-use spans (whole spans) */
+    uint64_t heap_released; /* idle bytes not backed by RAM (never touched, or scavenged) */
+    uint64_t heap_objects;  /* mallocs - frees */
+    uint64_t mspan_sys;     /* span structures */
+    uint64_t gc_sys;        /* arena and page-allocator metadata */
+    uint64_t other_sys;     /* everything else the model maps (tiny-block metadata, Ps) */
+    uint64_t num_gc;        /* sweep cycles started (GC cycles in Go) */
+    uint64_t tiny_allocs;   /* tiny allocations combined into an existing block */
+    uint64_t large_alloc_count, large_free_count;
+    /* Per size class (index = class, 0 = large objects): allocations and frees. Go's BySize
+     * stops at 61 entries; the model reports all 68. */
+    struct {
+        uint32_t size;
+        uint64_t mallocs;
+        uint64_t frees;
+    } by_size[GM_MEMSTATS_NUM_CLASSES];
+} gm_memstats;
+
+void gm_read_memstats(gm_memstats *ms);
+
+/* Force a sweep cycle and sweep every span, as runtime.GC() followed by the end of sweeping. */
+void gm_gc(void);
+/* debug.SetGCPercent for the sweep-cycle trigger; a negative value turns it off. Returns the
+ * previous setting. */
+int gm_set_gc_percent(int percent);
+/* Number of Ps of the process heap. */
+int gm_gomaxprocs(void);
+
+/* Return the calling thread's state to the heap: flush its counters and the cache of the P it
+ * used last. Runs automatically when a thread exits; harmless to call more than once, and the
+ * thread may allocate again afterwards. */
+void gm_thread_detach(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GOMALLOC_H */

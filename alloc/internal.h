@@ -1,0 +1,443 @@
+/*
+ * internal.h — every type of the Go-model allocator and the internal entry points of each
+ * component, in one place (the mimalloc habit: one types header). Public callers use
+ * include/gomalloc.h; tests and fuzz targets use gm_testing.h, which includes this file.
+ *
+ * The overview of the whole allocator (structures, allocation and free paths, memory layout,
+ * when sweeping happens) is the comment at the top of malloc.c. Each component's file states
+ * its own invariants and locking; check.c verifies them.
+ *
+ * Lock order (never taken in the other direction):
+ *     stw_lock  ->  P ownership  ->  mcentral.lock  |  mheap.lock
+ * mcentral.lock and mheap.lock are leaves: nothing else is acquired while holding either, and
+ * no path holds both (Go's span sets are lock-free; ours are short critical sections).
+ */
+#ifndef GM_INTERNAL_H
+#define GM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gomalloc.h"
+#include "sizeclasses.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Constants (Go's names in comments; reference §1.1, §5.1, §5.4)
+ * ------------------------------------------------------------------------------------------ */
+
+#define GM_PAGE_SHIFT 13                       /* _PageShift */
+#define GM_PAGE_SIZE  ((size_t)1 << GM_PAGE_SHIFT) /* pageSize = 8 KiB */
+#define GM_TINY_SIZE  16                       /* maxTinySize */
+#define GM_TINY_SPANCLASS 5                    /* tinySpanClass = tinySizeClass<<1 | noscan */
+#define GM_NUM_SPAN_CLASSES (GM_NUM_SIZE_CLASSES * 2) /* numSpanClasses = 136 */
+#define GM_MAX_OBJS_PER_SPAN 1024              /* class 1: 8192/8 */
+#define GM_ALLOC_BITS_WORDS (GM_MAX_OBJS_PER_SPAN / 64)
+
+#define GM_HEAP_ADDR_BITS 48                   /* heapAddrBits */
+#define GM_ARENA_SHIFT 26                      /* logHeapArenaBytes */
+#define GM_ARENA_BYTES ((uintptr_t)1 << GM_ARENA_SHIFT) /* heapArenaBytes = 64 MiB */
+#define GM_PAGES_PER_ARENA (GM_ARENA_BYTES / GM_PAGE_SIZE) /* 8192 */
+#define GM_ARENA_L2_BITS (GM_HEAP_ADDR_BITS - GM_ARENA_SHIFT) /* arenaL2Bits = 22, L1 = 0 */
+#define GM_ARENA_BASE_OFFSET ((uintptr_t)0xffff800000000000ull) /* arenaBaseOffset */
+
+#define GM_CHUNK_PAGES_SHIFT 9                 /* logPallocChunkPages */
+#define GM_CHUNK_PAGES ((size_t)1 << GM_CHUNK_PAGES_SHIFT) /* pallocChunkPages = 512 */
+#define GM_CHUNK_SHIFT (GM_CHUNK_PAGES_SHIFT + GM_PAGE_SHIFT) /* 22 */
+#define GM_CHUNK_BYTES ((uintptr_t)1 << GM_CHUNK_SHIFT) /* pallocChunkBytes = 4 MiB */
+#define GM_CHUNK_L1_BITS 13                    /* pallocChunksL1Bits */
+#define GM_CHUNK_L2_BITS (GM_HEAP_ADDR_BITS - GM_CHUNK_SHIFT - GM_CHUNK_L1_BITS) /* 13 */
+#define GM_SUMMARY_LEVELS 5                    /* summaryLevels */
+#define GM_SUMMARY_LEVEL_BITS 3                /* summaryLevelBits */
+#define GM_SUMMARY_L0_BITS                                                                         \
+    (GM_HEAP_ADDR_BITS - GM_CHUNK_SHIFT - (GM_SUMMARY_LEVELS - 1) * GM_SUMMARY_LEVEL_BITS) /* 14 */
+#define GM_MAX_PACKED_VALUE ((uint64_t)1 << 21) /* maxPackedValue = 2^(logMaxPackedValue) */
+
+#define GM_PAGE_CACHE_PAGES 64                 /* pageCachePages = 8*sizeof(uint64) */
+
+_Static_assert(GM_PAGES_PER_ARENA == 8192, "heapArenaBytes / pageSize");
+_Static_assert(GM_CHUNK_BYTES == 4u << 20, "pallocChunkBytes = 512 pages of 8 KiB");
+_Static_assert(GM_SUMMARY_L0_BITS == 14, "summaryL0Bits = 48 - 22 - 4*3");
+
+/* Span states (mSpanState). */
+enum { GM_SPAN_DEAD = 0, GM_SPAN_IN_USE = 1, GM_SPAN_MANUAL = 2 };
+
+/* ---------------------------------------------------------------------------------------------
+ * sys.c — the only file that talks to the OS (mem_linux.go). Every call can be made to fail
+ * for fault tests (gm_sys_fail_after). `stat` (may be NULL) is the statistic the mapped bytes
+ * are charged to, as Go's sysStat arguments.
+ * ------------------------------------------------------------------------------------------ */
+
+void *gm_sys_alloc(size_t n, _Atomic uint64_t *stat);   /* sysAlloc: zeroed RW memory or NULL */
+void gm_sys_free(void *v, size_t n, _Atomic uint64_t *stat); /* sysFree */
+void *gm_sys_reserve(void *hint, size_t n);             /* sysReserve: PROT_NONE, or NULL */
+int gm_sys_map(void *v, size_t n, _Atomic uint64_t *stat); /* sysMap: reserved -> RW; 0 or -1 */
+void gm_sys_unused(void *v, size_t n);                  /* sysUnused: madvise(MADV_DONTNEED) */
+void gm_sys_unreserve(void *v, size_t n);               /* munmap of a reservation */
+size_t gm_sys_phys_page_size(void);
+int gm_sys_ncpu(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * sizeclass.c — size -> class, divMul (msize.go, sizeclasses.go)
+ * ------------------------------------------------------------------------------------------ */
+
+/* Smallest class whose size is >= s, for 1 <= s <= GM_MAX_SMALL_SIZE (Go's lookup, §1.4). */
+static inline uint8_t gm_size_to_class(size_t s)
+{
+    if (s <= GM_SMALL_SIZE_MAX - 8) return gm_size_to_class8[(s + GM_SMALL_SIZE_DIV - 1) / GM_SMALL_SIZE_DIV];
+    return gm_size_to_class128[(s - GM_SMALL_SIZE_MAX + GM_LARGE_SIZE_DIV - 1) / GM_LARGE_SIZE_DIV];
+}
+static inline uint8_t gm_make_spanclass(uint8_t sizeclass, bool noscan)
+{
+    return (uint8_t)(sizeclass << 1 | (noscan ? 1 : 0));
+}
+static inline uint8_t gm_spanclass_sizeclass(uint8_t spc) { return spc >> 1; }
+static inline bool gm_spanclass_noscan(uint8_t spc) { return spc & 1; }
+/* roundupsize (msize.go): the size Go would actually hand out for a request. */
+size_t gm_roundupsize(size_t size);
+
+/* ---------------------------------------------------------------------------------------------
+ * mspan.c — one span (mheap.go: mspan; mbitmap.go: allocBits/allocCache)
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct gm_mspan gm_mspan;
+struct gm_mspan {
+    uintptr_t base;       /* startAddr, 8 KiB aligned */
+    size_t npages;
+    gm_mspan *next;       /* link in a span set (mcentral) or the span free list */
+    /* Allocation state, owned by whoever holds the span (an mcache's P, or a sweeper). */
+    _Atomic uintptr_t freeindex; /* slots < freeindex are allocated; written by the owner only,
+                                  * read by gm_free to validate pointers (release/acquire) */
+    uintptr_t nelems;
+    uint64_t alloc_cache;  /* ~alloc_bits window; bit 0 = slot freeindex; 1 = free */
+    uintptr_t elemsize;
+    uintptr_t limit;       /* base + nelems*elemsize (large: base + npages*8192) */
+    uint32_t div_mul;      /* objIndex(p) = (p-base)*div_mul >> 32; 0 for large spans */
+    uint16_t alloc_count;  /* allocated slots: popcount(alloc_bits | below(freeindex)) */
+    uint16_t alloc_count_before_cache;
+    _Atomic uint32_t sweepgen; /* §2.6, relative to mheap.sweepgen */
+    uint8_t spanclass;
+    _Atomic uint8_t state; /* GM_SPAN_* */
+    uint8_t needzero;      /* free slots may hold old data */
+    uint8_t in_cache;      /* held by an mcache (diagnostics and checkers) */
+    uint32_t check_mark;   /* scratch for checkers (detects a span in two places) */
+    /* tiny_meta[i] describes 16-byte block i of a tiny span (spc 5): see mcache.c. NULL
+     * for every other span class. */
+    _Atomic uint32_t *tiny_meta;
+    /* alloc_bits: 1 = allocated as of the last sweep (Go: allocBits, the previous mark bits).
+     * freed_bits: 1 = freed by gm_free since the last sweep (the role Go's mark bits play,
+     * inverted: Go marks what is live, the model records what died). Both are embedded here
+     * rather than carved from gcBits arenas: with explicit frees there is no per-cycle epoch
+     * to rotate them on. */
+    _Atomic uint64_t alloc_bits[GM_ALLOC_BITS_WORDS];
+    _Atomic uint64_t freed_bits[GM_ALLOC_BITS_WORDS];
+};
+
+/* Tiny-block metadata word (one per 16-byte block of spc 5; mcache.c explains the model):
+ * bits 0..15  object starts at byte i; bits 16..30  an object ends at byte i (0..14; an object
+ * without an end bit runs to byte 15); bit 31  the block is some P's current tiny block. */
+#define GM_TINY_END_SHIFT 16
+#define GM_TINY_CURRENT (1u << 31)
+
+void gm_mspan_init_small(gm_mspan *s, uint8_t spanclass); /* after base/npages are set */
+void gm_mspan_init_large(gm_mspan *s, uint8_t spanclass, size_t size);
+void gm_mspan_refill_alloc_cache(gm_mspan *s, uintptr_t whichbyte); /* refillAllocCache */
+uintptr_t gm_mspan_next_free_index(gm_mspan *s);                   /* nextFreeIndex */
+static inline uintptr_t gm_mspan_obj_index(const gm_mspan *s, uintptr_t p)
+{
+    return (uintptr_t)(((uint64_t)(p - s->base) * s->div_mul) >> 32);
+}
+/* Is slot i allocated right now (as far as the span's owner has published)? */
+bool gm_mspan_is_allocated(const gm_mspan *s, uintptr_t i);
+/* Record slot i as dead; false if it was already recorded (a double free). Any thread. */
+static inline bool gm_mspan_set_freed(gm_mspan *s, uintptr_t i)
+{
+    uint64_t bit = (uint64_t)1 << (i % 64);
+    return !(atomic_fetch_or_explicit(&s->freed_bits[i / 64], bit, memory_order_relaxed) & bit);
+}
+/* Count of slots that are allocated: popcount(alloc_bits | below(freeindex)). */
+uintptr_t gm_mspan_count_alloc(const gm_mspan *s);
+/* Sweep a span this thread has claimed (sweepgen == sg-1): apply frees, reset freeindex.
+ * Returns the number of objects freed. Does not move the span anywhere (see mcentral.c). */
+uintptr_t gm_mspan_sweep_bits(gm_mspan *s);
+
+/* ---------------------------------------------------------------------------------------------
+ * pagealloc.c — Go's page allocator (mpagealloc.go, mpallocbits.go, mpagecache.go).
+ * Metadata only: it never touches the pages it manages, so tests can grow it with address
+ * ranges that are not mapped at all.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef uint64_t gm_pallocsum; /* pallocSum: start | max<<21 | end<<42, bit 63 = all free */
+
+typedef struct {
+    uint64_t alloc[GM_CHUNK_PAGES / 64];     /* 1 = page in use */
+    uint64_t scavenged[GM_CHUNK_PAGES / 64]; /* 1 = page released to the OS */
+} gm_pallocdata;
+
+typedef struct {
+    uintptr_t base;     /* 64-page aligned; 0 = empty cache */
+    uint64_t cache;     /* 1 = free page */
+    uint64_t scav;      /* 1 = that free page is scavenged */
+} gm_pagecache;
+
+typedef struct gm_pagealloc {
+    gm_pallocsum *summary[GM_SUMMARY_LEVELS]; /* reserved for the whole address space */
+    uint8_t *summary_mapped[GM_SUMMARY_LEVELS]; /* 1 bit per OS page of summary[l] mapped */
+    gm_pallocdata **chunks;   /* L1 array of 2^13 pointers to L2 arrays of 2^13 chunks */
+    uintptr_t search_addr;    /* offset address (addr - GM_ARENA_BASE_OFFSET); see §5.5 */
+    uintptr_t start, end;     /* chunk indices ever grown: [start, end) */
+    struct { uintptr_t base, limit; } *in_use; /* sorted grown address ranges (addrRanges) */
+    size_t n_in_use, cap_in_use;
+    _Atomic uint64_t *sys_stat; /* where metadata mappings are charged (GCSys) */
+} gm_pagealloc;
+
+int gm_pagealloc_init(gm_pagealloc *p, _Atomic uint64_t *sys_stat); /* 0, or -1 on OOM */
+void gm_pagealloc_destroy(gm_pagealloc *p);
+/* Register [base, base+size) (chunk aligned, never seen before) as free and scavenged. */
+int gm_pagealloc_grow(gm_pagealloc *p, uintptr_t base, size_t size_bytes); /* 0 or -1 */
+/* Lowest-address run of npages free pages, marked in use; 0 if none. *scav_bytes = bytes of
+ * it that were scavenged (need sysUsed). */
+uintptr_t gm_pagealloc_alloc(gm_pagealloc *p, size_t npages, size_t *scav_bytes);
+void gm_pagealloc_free(gm_pagealloc *p, uintptr_t base, size_t npages);
+gm_pagecache gm_pagealloc_alloc_to_cache(gm_pagealloc *p); /* allocToCache */
+uintptr_t gm_pagecache_alloc(gm_pagecache *c, size_t npages, size_t *scav_bytes);
+void gm_pagecache_flush(gm_pagecache *c, gm_pagealloc *p);
+size_t gm_pagealloc_free_pages(const gm_pagealloc *p);      /* recount, for checkers */
+size_t gm_pagealloc_scavenged_pages(const gm_pagealloc *p); /* recount, for checkers */
+
+/* ---------------------------------------------------------------------------------------------
+ * fixalloc.c — fixed-size metadata allocator (mfixalloc.go)
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct gm_fixalloc {
+    size_t size;               /* object size */
+    void *list;                /* free list */
+    uint8_t *chunk;            /* current chunk */
+    size_t nchunk;             /* bytes left in chunk */
+    void **chunks;             /* every chunk, for destroy (a linked list through word 0) */
+    size_t inuse;              /* bytes handed out and not freed */
+    _Atomic uint64_t *sys_stat;
+} gm_fixalloc;
+
+void gm_fixalloc_init(gm_fixalloc *f, size_t size, _Atomic uint64_t *sys_stat);
+void *gm_fixalloc_alloc(gm_fixalloc *f); /* zeroed, or NULL; caller holds the heap lock */
+void gm_fixalloc_free(gm_fixalloc *f, void *p);
+void gm_fixalloc_destroy(gm_fixalloc *f);
+
+/* ---------------------------------------------------------------------------------------------
+ * mcentral.c (mcentral.go, mspanset.go)
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    gm_mspan *head, *tail;
+    size_t n;
+} gm_spanset; /* FIFO, as Go's spanSet */
+
+typedef struct gm_mcentral {
+    pthread_mutex_t lock;
+    uint8_t spanclass;
+    /* partial[sg/2%2] / full[sg/2%2] are swept, the others unswept (§2.7). */
+    gm_spanset partial[2];
+    gm_spanset full[2];
+} gm_mcentral;
+
+/* ---------------------------------------------------------------------------------------------
+ * mcache.c — per-P cache and the tiny allocator (mcache.go)
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct gm_pstats {
+    uint64_t small_alloc_count[GM_NUM_SIZE_CLASSES];
+    uint64_t small_free_count[GM_NUM_SIZE_CLASSES];
+    uint64_t tiny_alloc_count;
+} gm_pstats; /* heapStatsDelta, one shard per P; written by the P's holder only */
+
+typedef struct gm_mcache {
+    gm_mspan *alloc[GM_NUM_SPAN_CLASSES];
+    uintptr_t tiny;       /* current 16-byte tiny block, 0 = none */
+    uintptr_t tinyoffset;
+    gm_mspan *tiny_span;  /* the span holding tiny (it may have left the cache since) */
+    uint64_t tiny_allocs; /* combined tiny allocations not yet flushed */
+} gm_mcache;
+
+typedef struct gm_mheap gm_mheap;
+
+/* A P: the right to allocate (proc.go). Threads take one for the length of each allocator
+ * call; see the thread model in malloc.c. */
+typedef struct gm_p {
+    _Atomic(void *) owner; /* the gm_m holding it, NULL when idle */
+    uint32_t id;
+    gm_mcache mcache;
+    gm_pagecache pcache;
+    gm_pstats stats;
+    char pad[64];
+} gm_p;
+
+/* An M: one OS thread's state for one heap. The process heap keeps it in TLS. */
+typedef struct gm_m {
+    gm_mheap *heap;
+    uint32_t phint;           /* the P this thread used last */
+    int64_t freed_bytes;      /* frees not yet flushed to mheap.freed_pending */
+    gm_p *p;                  /* held P, NULL between calls */
+} gm_m;
+
+/* ---------------------------------------------------------------------------------------------
+ * mheap.c — arenas, span map, span alloc/free, growth (mheap.go)
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct gm_heaparena {
+    gm_mspan *_Atomic spans[GM_PAGES_PER_ARENA]; /* page -> span, every page of every span */
+    uint64_t page_in_use[GM_PAGES_PER_ARENA / 64]; /* first page of each in-use heap span */
+    uintptr_t zeroed_base; /* bytes from the arena start handed out at least once */
+} gm_heaparena;
+
+typedef struct gm_sysstats {
+    _Atomic uint64_t gc_sys;    /* arena metadata, page-allocator summaries and chunks */
+    _Atomic uint64_t mspan_sys; /* fixalloc chunks for spans */
+    _Atomic uint64_t other_sys; /* tiny-block metadata, P array, misc */
+} gm_sysstats;
+
+typedef struct gm_heap_config {
+    int nprocs;        /* GOMAXPROCS; <= 0: number of CPUs */
+    int gc_percent;    /* GOGC for the sweep-cycle trigger; < 0 = off */
+    bool arena_hints;  /* reserve arenas at Go's hint addresses (0x00c000000000, ...) */
+} gm_heap_config;
+
+struct gm_mheap {
+    pthread_mutex_t lock; /* mheap_.lock: pages, arenas, span structs, large stats */
+    gm_pagealloc pages;
+    gm_heaparena *_Atomic *arenas; /* L2 map, 2^22 entries, indexed by arena index */
+    uintptr_t cur_arena_base, cur_arena_end; /* curArena: reserved, not yet handed to pages */
+    uintptr_t hint_addr; /* next arena hint (Go's arenaHints), 0 = let the kernel choose */
+    int next_hint;       /* index i of the next hint region i<<40 | 0x00c0<<32 */
+    struct { uintptr_t base; size_t size; } *reservations; /* for destroy */
+    size_t n_reservations, cap_reservations;
+    gm_fixalloc spanalloc;
+    gm_fixalloc tinymetaalloc;
+    /* Heap memory statistics (§5.3), under lock. */
+    uint64_t heap_inuse, heap_free, heap_released;
+    uint64_t large_alloc, large_alloc_count, large_free, large_free_count;
+    uint64_t pages_in_use;
+    gm_sysstats sys;
+    /* Sweeping (§2.6-2.8). */
+    _Atomic uint32_t sweepgen;
+    _Atomic int64_t freed_pending;  /* bytes freed since the current cycle started (approx.) */
+    _Atomic int64_t sweep_trigger;  /* start a cycle when freed_pending reaches this */
+    _Atomic uint64_t num_cycles;
+    _Atomic uint32_t sweep_cursor;  /* next sweep class (spc*2 + full/partial) for sweepone */
+    int gc_percent;
+    pthread_mutex_t stw_lock;
+    gm_mcentral central[GM_NUM_SPAN_CLASSES];
+    /* Ps. */
+    uint32_t nprocs;
+    gm_p *allp;
+    _Atomic uint32_t next_phint;
+};
+
+gm_mheap *gm_heap_create(const gm_heap_config *cfg); /* NULL on failure */
+void gm_heap_destroy(gm_mheap *h);                    /* unmaps everything it mapped */
+
+/* mheap.alloc for a heap span; pp may be NULL (no page cache). NULL when out of memory. */
+gm_mspan *gm_mheap_alloc(gm_mheap *h, gm_p *pp, size_t npages, uint8_t spanclass);
+/* Like gm_mheap_alloc, with the span's base aligned to align_bytes (a power of two > 8 KiB). */
+gm_mspan *gm_mheap_alloc_aligned(gm_mheap *h, size_t npages, size_t align_bytes, uint8_t spc);
+void gm_mheap_free_span(gm_mheap *h, gm_mspan *s);
+/* spanOf: the span whose pages contain p, or NULL. Lock-free. */
+gm_mspan *gm_mheap_span_of(gm_mheap *h, uintptr_t p);
+bool gm_mheap_alloc_needs_zero(gm_mheap *h, uintptr_t base, size_t npages); /* under lock */
+/* Free the large object at p whose span lookup gave s; false if p no longer names it. */
+bool gm_mheap_free_large(gm_mheap *h, gm_mspan *s, uintptr_t p);
+/* mheap.reclaim: before growing, sweep unswept spans until npages were freed or none are
+ * left to sweep. */
+void gm_mheap_reclaim(gm_mheap *h, gm_p *pp, size_t npages);
+
+/* ---------------------------------------------------------------------------------------------
+ * mcentral.c
+ * ------------------------------------------------------------------------------------------ */
+
+void gm_mcentral_init(gm_mcentral *c, uint8_t spanclass);
+gm_mspan *gm_mcentral_cache_span(gm_mheap *h, gm_mcentral *c, gm_p *pp); /* NULL: OOM */
+void gm_mcentral_uncache_span(gm_mheap *h, gm_mcentral *c, gm_mspan *s);
+/* Sweep one unswept span of any class in Go's sweep order (sweepone). Returns the number of
+ * pages it returned to the heap, or -1 when nothing was left to sweep. */
+long gm_mcentral_sweep_one(gm_mheap *h, gm_p *pp);
+/* Sweep a claimed span (sweepgen was CASed from sg-2 to sg-1). preserve: leave it with the
+ * caller instead of queueing/freeing it. Returns true if the span was freed to the heap. */
+bool gm_sweep_span(gm_mheap *h, gm_p *pp, gm_mspan *s, bool preserve);
+bool gm_span_try_claim(gm_mheap *h, gm_mspan *s);
+
+/* ---------------------------------------------------------------------------------------------
+ * mcache.c
+ * ------------------------------------------------------------------------------------------ */
+
+extern gm_mspan gm_emptymspan; /* shared dummy: nelems 0, so every first allocation refills */
+void gm_mcache_init(gm_mcache *c);
+/* refill: replace c->alloc[spc] (full) with a span that has a free slot. false on OOM. */
+bool gm_mcache_refill(gm_mheap *h, gm_p *pp, uint8_t spc);
+/* releaseAll: return every cached span, drop the tiny block, flush statistics. */
+void gm_mcache_release_all(gm_mheap *h, gm_p *pp);
+/* The tiny allocator (§3): returns NULL only when out of memory. */
+void *gm_mcache_tiny_alloc(gm_mheap *h, gm_p *pp, size_t size, bool *refilled);
+/* Free of p in block idx of tiny span s: false when the block holds no tiny objects (p is
+ * then an ordinary 16-byte object); aborts on a pointer that starts no live tiny object. */
+bool gm_tiny_free(gm_mheap *h, gm_mspan *s, uintptr_t p, uintptr_t idx, gm_m *m);
+size_t gm_tiny_usable_size(const gm_mspan *s, uintptr_t p, uintptr_t idx);
+
+/* ---------------------------------------------------------------------------------------------
+ * malloc.c — the entry points on a given heap (the public API wraps these for the process
+ * heap and the calling thread's M).
+ * ------------------------------------------------------------------------------------------ */
+
+void gm_m_init(gm_m *m, gm_mheap *h);
+void gm_m_detach(gm_m *m); /* flush counters, release the last P's cache */
+gm_p *gm_acquirep(gm_m *m);
+void gm_releasep(gm_m *m);
+void gm_stop_the_world(gm_m *m);  /* take every P; the caller holds none on entry */
+void gm_start_the_world(gm_m *m);
+
+void *gm_heap_alloc(gm_mheap *h, gm_m *m, size_t size, unsigned flags);
+void *gm_heap_alloc_aligned(gm_mheap *h, gm_m *m, size_t align, size_t size, unsigned flags);
+void gm_heap_free(gm_mheap *h, gm_m *m, void *p);
+void *gm_heap_realloc(gm_mheap *h, gm_m *m, void *p, size_t size);
+size_t gm_heap_usable_size(gm_mheap *h, const void *p);
+void gm_heap_gc(gm_mheap *h, gm_m *m); /* start a sweep cycle and finish it (runtime.GC) */
+void gm_heap_read_memstats(gm_mheap *h, gm_m *m, gm_memstats *ms);
+/* Start a new sweep cycle (gcStart..gcSweep with perfect marking). Caller holds no P. */
+void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced);
+/* Set the sweep-cycle trigger from the live heap at the start of a cycle (see malloc.c). */
+void gm_heap_pace(gm_mheap *h, uint64_t live_bytes);
+/* Account bytes that died (gm_free, a tiny block's last object); m may be NULL. */
+void gm_note_freed(gm_mheap *h, gm_m *m, size_t bytes);
+/* Sum every P's statistics shard and the heap's counters into ms (world stopped). */
+void gm_mstats_collect(gm_mheap *h, gm_memstats *ms);
+
+/* Misuse of the API (invalid, interior or double free): message naming p, then abort. */
+_Noreturn void gm_misuse(const char *what, const void *p);
+/* Internal bug: print and abort. */
+_Noreturn void gm_throw(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#ifdef GM_DEBUG
+#define GM_ASSERT(c) ((c) ? (void)0 : gm_throw("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__))
+#else
+#define GM_ASSERT(c) ((void)0)
+#endif
+#define GM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---------------------------------------------------------------------------------------------
+ * check.c — invariant checkers. Each returns NULL when every invariant holds, or a
+ * description of the first violation (in buf). They never abort. Whole-heap checkers need a
+ * quiescent heap (a test between operations, or the world stopped).
+ * ------------------------------------------------------------------------------------------ */
+
+const char *gm_sizeclass_check(char *buf, size_t n);
+const char *gm_mspan_check(const gm_mspan *s, char *buf, size_t n);
+const char *gm_pagealloc_check(const gm_pagealloc *p, char *buf, size_t n);
+const char *gm_mcentral_check(gm_mheap *h, gm_mcentral *c, char *buf, size_t n);
+const char *gm_mcache_check(gm_mheap *h, gm_p *pp, char *buf, size_t n);
+const char *gm_mheap_check(gm_mheap *h, char *buf, size_t n);
+/* Everything above plus the memstats recount; needs every mcache flushed or consistent. */
+const char *gm_heap_check(gm_mheap *h, char *buf, size_t n);
+
+#endif /* GM_INTERNAL_H */
