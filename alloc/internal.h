@@ -155,7 +155,7 @@ bool gm_mspan_is_allocated(const gm_mspan *s, uintptr_t i);
 static inline bool gm_mspan_set_freed(gm_mspan *s, uintptr_t i)
 {
     uint64_t bit = (uint64_t)1 << (i % 64);
-    return !(atomic_fetch_or_explicit(&s->freed_bits[i / 64], bit, memory_order_relaxed) & bit);
+    return !(atomic_fetch_or_explicit(&s->freed_bits[i / 64], bit, memory_order_release) & bit);
 }
 /* Count of slots that are allocated: popcount(alloc_bits | below(freeindex)). */
 uintptr_t gm_mspan_count_alloc(const gm_mspan *s);

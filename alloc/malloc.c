@@ -386,13 +386,15 @@ void gm_heap_free(gm_mheap *h, gm_m *m, void *ptr)
     }
     uintptr_t idx = gm_mspan_obj_index(s, p);
     if (s->tiny_meta && gm_tiny_free(h, s, p, idx, m)) return;
-    if (GM_UNLIKELY(p != s->base + idx * s->elemsize))
+    size_t elemsize = s->elemsize;
+    if (GM_UNLIKELY(p != s->base + idx * elemsize))
         gm_misuse("interior pointer (not the start of an object)", ptr);
     if (GM_UNLIKELY(!gm_mspan_is_allocated(s, idx)))
         gm_misuse("double free (object already freed and swept)", ptr);
+    /* After this the span may be swept and released at any moment: touch it no more. */
     if (GM_UNLIKELY(!gm_mspan_set_freed(s, idx)))
         gm_misuse("double free (object already freed)", ptr);
-    gm_note_freed(h, m, s->elemsize);
+    gm_note_freed(h, m, elemsize);
 }
 
 size_t gm_heap_usable_size(gm_mheap *h, const void *ptr)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install what gomalloc needs on Debian 12, only what is missing. Sourced by test.sh and
+# compare.sh; safe to run by hand. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+GM_PACKAGES=(
+  cmake ninja-build build-essential pkg-config
+  clang-14 libclang-rt-14-dev llvm-14 clang-format-14   # sanitizer presets, libFuzzer, coverage
+  golang-1.19-go                                        # Go's sizeclasses.go to diff against
+)
+
+gm_install_deps() {
+  local missing=()
+  for p in "${GM_PACKAGES[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "deps: installing ${missing[*]}" >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  gm_install_deps "$@"
+fi
