@@ -28,34 +28,34 @@
  * Constants (Go's names in comments; reference §1.1, §5.1, §5.4)
  * ------------------------------------------------------------------------------------------ */
 
-#define GM_PAGE_SHIFT 13                       /* _PageShift */
-#define GM_PAGE_SIZE  ((size_t)1 << GM_PAGE_SHIFT) /* pageSize = 8 KiB */
-#define GM_TINY_SIZE  16                       /* maxTinySize */
-#define GM_TINY_SPANCLASS 5                    /* tinySpanClass = tinySizeClass<<1 | noscan */
-#define GM_NUM_SPAN_CLASSES (GM_NUM_SIZE_CLASSES * 2) /* numSpanClasses = 136 */
-#define GM_MAX_OBJS_PER_SPAN 1024              /* class 1: 8192/8 */
-#define GM_ALLOC_BITS_WORDS (GM_MAX_OBJS_PER_SPAN / 64)
+#define GM_PAGE_SHIFT        13                           /* _PageShift */
+#define GM_PAGE_SIZE         ((size_t)1 << GM_PAGE_SHIFT) /* pageSize = 8 KiB */
+#define GM_TINY_SIZE         16                           /* maxTinySize */
+#define GM_TINY_SPANCLASS    5 /* tinySpanClass = tinySizeClass<<1 | noscan */
+#define GM_NUM_SPAN_CLASSES  (GM_NUM_SIZE_CLASSES * 2) /* numSpanClasses = 136 */
+#define GM_MAX_OBJS_PER_SPAN 1024                      /* class 1: 8192/8 */
+#define GM_ALLOC_BITS_WORDS  (GM_MAX_OBJS_PER_SPAN / 64)
 
-#define GM_HEAP_ADDR_BITS 48                   /* heapAddrBits */
-#define GM_ARENA_SHIFT 26                      /* logHeapArenaBytes */
-#define GM_ARENA_BYTES ((uintptr_t)1 << GM_ARENA_SHIFT) /* heapArenaBytes = 64 MiB */
-#define GM_PAGES_PER_ARENA (GM_ARENA_BYTES / GM_PAGE_SIZE) /* 8192 */
-#define GM_ARENA_L2_BITS (GM_HEAP_ADDR_BITS - GM_ARENA_SHIFT) /* arenaL2Bits = 22, L1 = 0 */
-#define GM_ARENA_BASE_OFFSET ((uintptr_t)0xffff800000000000ull) /* arenaBaseOffset */
+#define GM_HEAP_ADDR_BITS    48                                   /* heapAddrBits */
+#define GM_ARENA_SHIFT       26                                   /* logHeapArenaBytes */
+#define GM_ARENA_BYTES       ((uintptr_t)1 << GM_ARENA_SHIFT)     /* heapArenaBytes = 64 MiB */
+#define GM_PAGES_PER_ARENA   (GM_ARENA_BYTES / GM_PAGE_SIZE)      /* 8192 */
+#define GM_ARENA_L2_BITS     (GM_HEAP_ADDR_BITS - GM_ARENA_SHIFT) /* arenaL2Bits = 22, L1 = 0 */
+#define GM_ARENA_BASE_OFFSET ((uintptr_t)0xffff800000000000ull)   /* arenaBaseOffset */
 
-#define GM_CHUNK_PAGES_SHIFT 9                 /* logPallocChunkPages */
-#define GM_CHUNK_PAGES ((size_t)1 << GM_CHUNK_PAGES_SHIFT) /* pallocChunkPages = 512 */
-#define GM_CHUNK_SHIFT (GM_CHUNK_PAGES_SHIFT + GM_PAGE_SHIFT) /* 22 */
-#define GM_CHUNK_BYTES ((uintptr_t)1 << GM_CHUNK_SHIFT) /* pallocChunkBytes = 4 MiB */
-#define GM_CHUNK_L1_BITS 13                    /* pallocChunksL1Bits */
-#define GM_CHUNK_L2_BITS (GM_HEAP_ADDR_BITS - GM_CHUNK_SHIFT - GM_CHUNK_L1_BITS) /* 13 */
-#define GM_SUMMARY_LEVELS 5                    /* summaryLevels */
-#define GM_SUMMARY_LEVEL_BITS 3                /* summaryLevelBits */
+#define GM_CHUNK_PAGES_SHIFT  9                                      /* logPallocChunkPages */
+#define GM_CHUNK_PAGES        ((size_t)1 << GM_CHUNK_PAGES_SHIFT)    /* pallocChunkPages = 512 */
+#define GM_CHUNK_SHIFT        (GM_CHUNK_PAGES_SHIFT + GM_PAGE_SHIFT) /* 22 */
+#define GM_CHUNK_BYTES        ((uintptr_t)1 << GM_CHUNK_SHIFT)       /* pallocChunkBytes = 4 MiB */
+#define GM_CHUNK_L1_BITS      13                                     /* pallocChunksL1Bits */
+#define GM_CHUNK_L2_BITS      (GM_HEAP_ADDR_BITS - GM_CHUNK_SHIFT - GM_CHUNK_L1_BITS) /* 13 */
+#define GM_SUMMARY_LEVELS     5 /* summaryLevels */
+#define GM_SUMMARY_LEVEL_BITS 3 /* summaryLevelBits */
 #define GM_SUMMARY_L0_BITS                                                                         \
     (GM_HEAP_ADDR_BITS - GM_CHUNK_SHIFT - (GM_SUMMARY_LEVELS - 1) * GM_SUMMARY_LEVEL_BITS) /* 14 */
 #define GM_MAX_PACKED_VALUE ((uint64_t)1 << 21) /* maxPackedValue = 2^(logMaxPackedValue) */
 
-#define GM_PAGE_CACHE_PAGES 64                 /* pageCachePages = 8*sizeof(uint64) */
+#define GM_PAGE_CACHE_PAGES 64 /* pageCachePages = 8*sizeof(uint64) */
 
 _Static_assert(GM_PAGES_PER_ARENA == 8192, "heapArenaBytes / pageSize");
 _Static_assert(GM_CHUNK_BYTES == 4u << 20, "pallocChunkBytes = 512 pages of 8 KiB");
@@ -70,12 +70,12 @@ enum { GM_SPAN_DEAD = 0, GM_SPAN_IN_USE = 1, GM_SPAN_MANUAL = 2 };
  * are charged to, as Go's sysStat arguments.
  * ------------------------------------------------------------------------------------------ */
 
-void *gm_sys_alloc(size_t n, _Atomic uint64_t *stat);   /* sysAlloc: zeroed RW memory or NULL */
+void *gm_sys_alloc(size_t n, _Atomic uint64_t *stat); /* sysAlloc: zeroed RW memory or NULL */
 void gm_sys_free(void *v, size_t n, _Atomic uint64_t *stat); /* sysFree */
-void *gm_sys_reserve(void *hint, size_t n);             /* sysReserve: PROT_NONE, or NULL */
-int gm_sys_map(void *v, size_t n, _Atomic uint64_t *stat); /* sysMap: reserved -> RW; 0 or -1 */
-void gm_sys_unused(void *v, size_t n);                  /* sysUnused: madvise(MADV_DONTNEED) */
-void gm_sys_unreserve(void *v, size_t n);               /* munmap of a reservation */
+void *gm_sys_reserve(void *hint, size_t n);                  /* sysReserve: PROT_NONE, or NULL */
+int gm_sys_map(void *v, size_t n, _Atomic uint64_t *stat);   /* sysMap: reserved -> RW; 0 or -1 */
+void gm_sys_unused(void *v, size_t n);                       /* sysUnused: madvise(MADV_DONTNEED) */
+void gm_sys_unreserve(void *v, size_t n);                    /* munmap of a reservation */
 size_t gm_sys_phys_page_size(void);
 int gm_sys_ncpu(void);
 
@@ -86,15 +86,22 @@ int gm_sys_ncpu(void);
 /* Smallest class whose size is >= s, for 1 <= s <= GM_MAX_SMALL_SIZE (Go's lookup, §1.4). */
 static inline uint8_t gm_size_to_class(size_t s)
 {
-    if (s <= GM_SMALL_SIZE_MAX - 8) return gm_size_to_class8[(s + GM_SMALL_SIZE_DIV - 1) / GM_SMALL_SIZE_DIV];
+    if (s <= GM_SMALL_SIZE_MAX - 8)
+        return gm_size_to_class8[(s + GM_SMALL_SIZE_DIV - 1) / GM_SMALL_SIZE_DIV];
     return gm_size_to_class128[(s - GM_SMALL_SIZE_MAX + GM_LARGE_SIZE_DIV - 1) / GM_LARGE_SIZE_DIV];
 }
 static inline uint8_t gm_make_spanclass(uint8_t sizeclass, bool noscan)
 {
     return (uint8_t)(sizeclass << 1 | (noscan ? 1 : 0));
 }
-static inline uint8_t gm_spanclass_sizeclass(uint8_t spc) { return spc >> 1; }
-static inline bool gm_spanclass_noscan(uint8_t spc) { return spc & 1; }
+static inline uint8_t gm_spanclass_sizeclass(uint8_t spc)
+{
+    return spc >> 1;
+}
+static inline bool gm_spanclass_noscan(uint8_t spc)
+{
+    return spc & 1;
+}
 /* roundupsize (msize.go): the size Go would actually hand out for a request. */
 size_t gm_roundupsize(size_t size);
 
@@ -104,18 +111,18 @@ size_t gm_roundupsize(size_t size);
 
 typedef struct gm_mspan gm_mspan;
 struct gm_mspan {
-    uintptr_t base;       /* startAddr, 8 KiB aligned */
+    uintptr_t base; /* startAddr, 8 KiB aligned */
     size_t npages;
-    gm_mspan *next;       /* link in a span set (mcentral) or the span free list */
+    gm_mspan *next; /* link in a span set (mcentral) or the span free list */
     /* Allocation state, owned by whoever holds the span (an mcache's P, or a sweeper). */
     _Atomic uintptr_t freeindex; /* slots < freeindex are allocated; written by the owner only,
                                   * read by gm_free to validate pointers (release/acquire) */
     uintptr_t nelems;
-    uint64_t alloc_cache;  /* ~alloc_bits window; bit 0 = slot freeindex; 1 = free */
+    uint64_t alloc_cache; /* ~alloc_bits window; bit 0 = slot freeindex; 1 = free */
     uintptr_t elemsize;
-    uintptr_t limit;       /* base + nelems*elemsize (large: base + npages*8192) */
-    uint32_t div_mul;      /* objIndex(p) = (p-base)*div_mul >> 32; 0 for large spans */
-    uint16_t alloc_count;  /* allocated slots: popcount(alloc_bits | below(freeindex)) */
+    uintptr_t limit;      /* base + nelems*elemsize (large: base + npages*8192) */
+    uint32_t div_mul;     /* objIndex(p) = (p-base)*div_mul >> 32; 0 for large spans */
+    uint16_t alloc_count; /* allocated slots: popcount(alloc_bits | below(freeindex)) */
     uint16_t alloc_count_before_cache;
     _Atomic uint32_t sweepgen; /* §2.6, relative to mheap.sweepgen */
     uint8_t spanclass;
@@ -139,12 +146,12 @@ struct gm_mspan {
  * bits 0..15  object starts at byte i; bits 16..30  an object ends at byte i (0..14; an object
  * without an end bit runs to byte 15); bit 31  the block is some P's current tiny block. */
 #define GM_TINY_END_SHIFT 16
-#define GM_TINY_CURRENT (1u << 31)
+#define GM_TINY_CURRENT   (1u << 31)
 
 void gm_mspan_init_small(gm_mspan *s, uint8_t spanclass); /* after base/npages are set */
 void gm_mspan_init_large(gm_mspan *s, uint8_t spanclass, size_t size);
 void gm_mspan_refill_alloc_cache(gm_mspan *s, uintptr_t whichbyte); /* refillAllocCache */
-uintptr_t gm_mspan_next_free_index(gm_mspan *s);                   /* nextFreeIndex */
+uintptr_t gm_mspan_next_free_index(gm_mspan *s);                    /* nextFreeIndex */
 static inline uintptr_t gm_mspan_obj_index(const gm_mspan *s, uintptr_t p)
 {
     return (uintptr_t)(((uint64_t)(p - s->base) * s->div_mul) >> 32);
@@ -177,18 +184,22 @@ typedef struct {
 } gm_pallocdata;
 
 typedef struct {
-    uintptr_t base;     /* 64-page aligned; 0 = empty cache */
-    uint64_t cache;     /* 1 = free page */
-    uint64_t scav;      /* 1 = that free page is scavenged */
+    uintptr_t base; /* 64-page aligned; 0 = empty cache */
+    uint64_t cache; /* 1 = free page */
+    uint64_t scav;  /* 1 = that free page is scavenged */
 } gm_pagecache;
 
+typedef struct {
+    uintptr_t base, limit;
+} gm_addrrange; /* addrRange: [base, limit) */
+
 typedef struct gm_pagealloc {
-    gm_pallocsum *summary[GM_SUMMARY_LEVELS]; /* reserved for the whole address space */
+    gm_pallocsum *summary[GM_SUMMARY_LEVELS];   /* reserved for the whole address space */
     uint8_t *summary_mapped[GM_SUMMARY_LEVELS]; /* 1 bit per OS page of summary[l] mapped */
-    gm_pallocdata **chunks;   /* L1 array of 2^13 pointers to L2 arrays of 2^13 chunks */
-    uintptr_t search_addr;    /* offset address (addr - GM_ARENA_BASE_OFFSET); see §5.5 */
-    uintptr_t start, end;     /* chunk indices ever grown: [start, end) */
-    struct { uintptr_t base, limit; } *in_use; /* sorted grown address ranges (addrRanges) */
+    gm_pallocdata **chunks; /* L1 array of 2^13 pointers to L2 arrays of 2^13 chunks */
+    uintptr_t search_addr;  /* offset address (addr - GM_ARENA_BASE_OFFSET); see §5.5 */
+    uintptr_t start, end;   /* chunk indices ever grown: [start, end) */
+    gm_addrrange *in_use;   /* sorted grown address ranges (addrRanges) */
     size_t n_in_use, cap_in_use;
     _Atomic uint64_t *sys_stat; /* where metadata mappings are charged (GCSys) */
 } gm_pagealloc;
@@ -212,12 +223,12 @@ size_t gm_pagealloc_scavenged_pages(const gm_pagealloc *p); /* recount, for chec
  * ------------------------------------------------------------------------------------------ */
 
 typedef struct gm_fixalloc {
-    size_t size;               /* object size */
-    void *list;                /* free list */
-    uint8_t *chunk;            /* current chunk */
-    size_t nchunk;             /* bytes left in chunk */
-    void **chunks;             /* every chunk, for destroy (a linked list through word 0) */
-    size_t inuse;              /* bytes handed out and not freed */
+    size_t size;    /* object size */
+    void *list;     /* free list */
+    uint8_t *chunk; /* current chunk */
+    size_t nchunk;  /* bytes left in chunk */
+    void **chunks;  /* every chunk, for destroy (a linked list through word 0) */
+    size_t inuse;   /* bytes handed out and not freed */
     _Atomic uint64_t *sys_stat;
 } gm_fixalloc;
 
@@ -255,7 +266,7 @@ typedef struct gm_pstats {
 
 typedef struct gm_mcache {
     gm_mspan *alloc[GM_NUM_SPAN_CLASSES];
-    uintptr_t tiny;       /* current 16-byte tiny block, 0 = none */
+    uintptr_t tiny; /* current 16-byte tiny block, 0 = none */
     uintptr_t tinyoffset;
     gm_mspan *tiny_span;  /* the span holding tiny (it may have left the cache since) */
     uint64_t tiny_allocs; /* combined tiny allocations not yet flushed */
@@ -271,15 +282,19 @@ typedef struct gm_p {
     gm_mcache mcache;
     gm_pagecache pcache;
     gm_pstats stats;
+    /* The tiny block that was current and empty when the last cycle started: Go's mark phase
+     * keeps it alive through that cycle (gcMarkTinyAllocs), so it dies when the next starts. */
+    gm_mspan *tiny_survivor;
+    uintptr_t tiny_survivor_block;
     char pad[64];
 } gm_p;
 
 /* An M: one OS thread's state for one heap. The process heap keeps it in TLS. */
 typedef struct gm_m {
     gm_mheap *heap;
-    uint32_t phint;           /* the P this thread used last */
-    int64_t freed_bytes;      /* frees not yet flushed to mheap.freed_pending */
-    gm_p *p;                  /* held P, NULL between calls */
+    uint32_t phint;      /* the P this thread used last */
+    int64_t freed_bytes; /* frees not yet flushed to mheap.freed_pending */
+    gm_p *p;             /* held P, NULL between calls */
 } gm_m;
 
 /* ---------------------------------------------------------------------------------------------
@@ -287,7 +302,7 @@ typedef struct gm_m {
  * ------------------------------------------------------------------------------------------ */
 
 typedef struct gm_heaparena {
-    gm_mspan *_Atomic spans[GM_PAGES_PER_ARENA]; /* page -> span, every page of every span */
+    gm_mspan *_Atomic spans[GM_PAGES_PER_ARENA];   /* page -> span, every page of every span */
     uint64_t page_in_use[GM_PAGES_PER_ARENA / 64]; /* first page of each in-use heap span */
     uintptr_t zeroed_base; /* bytes from the arena start handed out at least once */
 } gm_heaparena;
@@ -299,19 +314,22 @@ typedef struct gm_sysstats {
 } gm_sysstats;
 
 typedef struct gm_heap_config {
-    int nprocs;        /* GOMAXPROCS; <= 0: number of CPUs */
-    int gc_percent;    /* GOGC for the sweep-cycle trigger; < 0 = off */
-    bool arena_hints;  /* reserve arenas at Go's hint addresses (0x00c000000000, ...) */
+    int nprocs;       /* GOMAXPROCS; <= 0: number of CPUs */
+    int gc_percent;   /* GOGC for the sweep-cycle trigger; < 0 = off */
+    bool arena_hints; /* reserve arenas at Go's hint addresses (0x00c000000000, ...) */
 } gm_heap_config;
 
 struct gm_mheap {
     pthread_mutex_t lock; /* mheap_.lock: pages, arenas, span structs, large stats */
     gm_pagealloc pages;
-    gm_heaparena *_Atomic *arenas; /* L2 map, 2^22 entries, indexed by arena index */
+    gm_heaparena *_Atomic *arenas;           /* L2 map, 2^22 entries, indexed by arena index */
     uintptr_t cur_arena_base, cur_arena_end; /* curArena: reserved, not yet handed to pages */
     uintptr_t hint_addr; /* next arena hint (Go's arenaHints), 0 = let the kernel choose */
     int next_hint;       /* index i of the next hint region i<<40 | 0x00c0<<32 */
-    struct { uintptr_t base; size_t size; } *reservations; /* for destroy */
+    struct {
+        uintptr_t base;
+        size_t size;
+    } * reservations; /* for destroy */
     size_t n_reservations, cap_reservations;
     gm_fixalloc spanalloc;
     gm_fixalloc tinymetaalloc;
@@ -322,10 +340,10 @@ struct gm_mheap {
     gm_sysstats sys;
     /* Sweeping (§2.6-2.8). */
     _Atomic uint32_t sweepgen;
-    _Atomic int64_t freed_pending;  /* bytes freed since the current cycle started (approx.) */
-    _Atomic int64_t sweep_trigger;  /* start a cycle when freed_pending reaches this */
+    _Atomic int64_t freed_pending; /* bytes freed since the current cycle started (approx.) */
+    _Atomic int64_t sweep_trigger; /* start a cycle when freed_pending reaches this */
     _Atomic uint64_t num_cycles;
-    _Atomic uint32_t sweep_cursor;  /* next sweep class (spc*2 + full/partial) for sweepone */
+    _Atomic uint32_t sweep_cursor; /* next sweep class (spc*2 + full/partial) for sweepone */
     int gc_percent;
     pthread_mutex_t stw_lock;
     gm_mcentral central[GM_NUM_SPAN_CLASSES];
@@ -335,16 +353,31 @@ struct gm_mheap {
     _Atomic uint32_t next_phint;
 };
 
+/* spanOf: the span whose object area contains p, or NULL. Lock-free: the free path's first
+ * step, so it lives here to be inlined. */
+static inline gm_mspan *gm_mheap_span_of(gm_mheap *h, uintptr_t p)
+{
+    size_t ai = (p - GM_ARENA_BASE_OFFSET) >> GM_ARENA_SHIFT;
+    if (ai >= ((size_t)1 << GM_ARENA_L2_BITS)) return NULL;
+    gm_heaparena *ha = atomic_load_explicit(&h->arenas[ai], memory_order_acquire);
+    if (!ha) return NULL;
+    gm_mspan *s = atomic_load_explicit(&ha->spans[(p / GM_PAGE_SIZE) % GM_PAGES_PER_ARENA],
+                                       memory_order_acquire);
+    if (!s || p < s->base || p >= s->limit ||
+        atomic_load_explicit(&s->state, memory_order_relaxed) != GM_SPAN_IN_USE)
+        return NULL;
+    return s;
+}
+
 gm_mheap *gm_heap_create(const gm_heap_config *cfg); /* NULL on failure */
-void gm_heap_destroy(gm_mheap *h);                    /* unmaps everything it mapped */
+void gm_heap_destroy(gm_mheap *h);                   /* unmaps everything it mapped */
 
 /* mheap.alloc for a heap span; pp may be NULL (no page cache). NULL when out of memory. */
 gm_mspan *gm_mheap_alloc(gm_mheap *h, gm_p *pp, size_t npages, uint8_t spanclass);
 /* Like gm_mheap_alloc, with the span's base aligned to align_bytes (a power of two > 8 KiB). */
 gm_mspan *gm_mheap_alloc_aligned(gm_mheap *h, size_t npages, size_t align_bytes, uint8_t spc);
 void gm_mheap_free_span(gm_mheap *h, gm_mspan *s);
-/* spanOf: the span whose pages contain p, or NULL. Lock-free. */
-gm_mspan *gm_mheap_span_of(gm_mheap *h, uintptr_t p);
+
 bool gm_mheap_alloc_needs_zero(gm_mheap *h, uintptr_t base, size_t npages); /* under lock */
 /* Free the large object at p whose span lookup gave s; false if p no longer names it. */
 bool gm_mheap_free_large(gm_mheap *h, gm_mspan *s, uintptr_t p);
@@ -377,6 +410,9 @@ void gm_mcache_init(gm_mcache *c);
 bool gm_mcache_refill(gm_mheap *h, gm_p *pp, uint8_t spc);
 /* releaseAll: return every cached span, drop the tiny block, flush statistics. */
 void gm_mcache_release_all(gm_mheap *h, gm_p *pp);
+/* At a cycle start: retire the current tiny block as Go's mark would keep it (see above), and
+ * let the block kept by the previous cycle die. */
+void gm_mcache_mark_tiny(gm_mheap *h, gm_p *pp);
 /* The tiny allocator (§3): returns NULL only when out of memory. */
 void *gm_mcache_tiny_alloc(gm_mheap *h, gm_p *pp, size_t size, bool *refilled);
 /* Free of p in block idx of tiny span s: false when the block holds no tiny objects (p is
@@ -393,7 +429,7 @@ void gm_m_init(gm_m *m, gm_mheap *h);
 void gm_m_detach(gm_m *m); /* flush counters, release the last P's cache */
 gm_p *gm_acquirep(gm_m *m);
 void gm_releasep(gm_m *m);
-void gm_stop_the_world(gm_m *m);  /* take every P; the caller holds none on entry */
+void gm_stop_the_world(gm_m *m); /* take every P; the caller holds none on entry */
 void gm_start_the_world(gm_m *m);
 
 void *gm_heap_alloc(gm_mheap *h, gm_m *m, size_t size, unsigned flags);
@@ -418,11 +454,12 @@ _Noreturn void gm_misuse(const char *what, const void *p);
 _Noreturn void gm_throw(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #ifdef GM_DEBUG
-#define GM_ASSERT(c) ((c) ? (void)0 : gm_throw("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__))
+#define GM_ASSERT(c)                                                                               \
+    ((c) ? (void)0 : gm_throw("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__))
 #else
 #define GM_ASSERT(c) ((void)0)
 #endif
-#define GM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GM_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define GM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* ---------------------------------------------------------------------------------------------
@@ -439,5 +476,7 @@ const char *gm_mcache_check(gm_mheap *h, gm_p *pp, char *buf, size_t n);
 const char *gm_mheap_check(gm_mheap *h, char *buf, size_t n);
 /* Everything above plus the memstats recount; needs every mcache flushed or consistent. */
 const char *gm_heap_check(gm_mheap *h, char *buf, size_t n);
+/* What can be checked while the world is stopped but frees continue (no recount). */
+const char *gm_heap_check_stopped(gm_mheap *h, char *buf, size_t n);
 
 #endif /* GM_INTERNAL_H */

@@ -81,8 +81,8 @@
 
 #include "gm_testing.h"
 
-#define HEAP_MINIMUM ((uint64_t)4 << 20) /* heapMinimum at GOGC=100 */
-#define FREED_FLUSH_BYTES (64 << 10)     /* per-thread batch for freed_pending */
+#define HEAP_MINIMUM      ((uint64_t)4 << 20) /* heapMinimum at GOGC=100 */
+#define FREED_FLUSH_BYTES (64 << 10)          /* per-thread batch for freed_pending */
 
 static uint64_t zerobase; /* Go's runtime.zerobase: the address of every 0-byte allocation */
 
@@ -234,9 +234,14 @@ void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
     }
     gm_p *pp = m->p;
     /* Sweep termination: finish the previous cycle's sweeping (finishsweep_m). */
-    while (gm_mcentral_sweep_one(h, pp) >= 0) {}
-    /* Flush every P's cache before the bump, so no cached span goes stale (mcentral.c). */
-    for (uint32_t i = 0; i < h->nprocs; i++) gm_mcache_release_all(h, &h->allp[i]);
+    while (gm_mcentral_sweep_one(h, pp) >= 0) {
+    }
+    /* Mark termination's view of the tiny blocks (gcMarkTinyAllocs), then flush every P's
+     * cache before the bump, so no cached span goes stale (mcentral.c). */
+    for (uint32_t i = 0; i < h->nprocs; i++) {
+        gm_mcache_mark_tiny(h, &h->allp[i]);
+        gm_mcache_release_all(h, &h->allp[i]);
+    }
     int64_t freed = atomic_exchange(&h->freed_pending, 0);
     /* gcSweep: every span becomes unswept. */
     atomic_fetch_add(&h->sweepgen, 2);
@@ -246,7 +251,16 @@ void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
     gm_mstats_collect(h, &ms);
     gm_heap_pace(h, ms.heap_alloc > (uint64_t)freed ? ms.heap_alloc - (uint64_t)freed : 0);
     if (forced)
-        while (gm_mcentral_sweep_one(h, pp) >= 0) {}
+        while (gm_mcentral_sweep_one(h, pp) >= 0) {
+        }
+#ifdef GM_DEBUG
+    /* Debug builds check the whole heap at every cycle, while the world is stopped. */
+    char buf[512];
+    const char *e = gm_heap_check_stopped(h, buf, sizeof buf);
+    if (e)
+        gm_throw("heap check at cycle %llu: %s", (unsigned long long)atomic_load(&h->num_cycles),
+                 e);
+#endif
     gm_start_the_world(m);
 }
 
@@ -323,8 +337,10 @@ static void *alloc_large(gm_mheap *h, gm_p *pp, size_t size, size_t align, unsig
 static void *alloc_finish(gm_mheap *h, gm_m *m, void *v, bool helpgc)
 {
     gm_releasep(m);
-    if (!v) errno = ENOMEM;
-    else if (helpgc && cycle_triggered(h)) gm_heap_start_cycle(h, m, false);
+    if (!v)
+        errno = ENOMEM;
+    else if (helpgc && cycle_triggered(h))
+        gm_heap_start_cycle(h, m, false);
     return v;
 }
 
@@ -409,6 +425,17 @@ size_t gm_heap_usable_size(gm_mheap *h, const void *ptr)
     return p == s->base + idx * s->elemsize ? s->elemsize : 0;
 }
 
+/* Is the object starting at p (its usable size is known to be > 0) still allocated? */
+static bool object_is_live(gm_mspan *s, uintptr_t p)
+{
+    if (s->div_mul == 0 ||
+        (s->tiny_meta && gm_tiny_usable_size(s, p, gm_mspan_obj_index(s, p)) < GM_TINY_SIZE))
+        return true; /* large objects and tiny objects are checked by their own lookups */
+    uintptr_t i = gm_mspan_obj_index(s, p);
+    uint64_t freed = atomic_load_explicit(&s->freed_bits[i / 64], memory_order_relaxed);
+    return gm_mspan_is_allocated(s, i) && !((freed >> (i % 64)) & 1);
+}
+
 /* realloc stays in place when Go would pick the same slot for the new size: the same class,
  * the same page count, or a tiny object that already has the room. */
 static bool fits_in_place(const gm_mspan *s, size_t have, size_t size, bool noscan)
@@ -428,8 +455,9 @@ void *gm_heap_realloc(gm_mheap *h, gm_m *m, void *ptr, size_t size)
         return NULL;
     }
     size_t have = gm_heap_usable_size(h, ptr);
-    if (have == 0) gm_misuse("realloc of an interior or freed pointer", ptr);
     gm_mspan *s = gm_mheap_span_of(h, (uintptr_t)ptr);
+    if (have == 0 || !object_is_live(s, (uintptr_t)ptr))
+        gm_misuse("realloc of an interior pointer or a freed object", ptr);
     bool noscan = gm_spanclass_noscan(s->spanclass);
     if (fits_in_place(s, have, size, noscan)) return ptr;
     unsigned flags = noscan ? GM_NOSCAN : GM_SCAN;
@@ -538,7 +566,10 @@ void gm_free(void *p)
     gm_heap_free(m->heap, m, p);
 }
 
-static bool is_pow2(size_t a) { return a && !(a & (a - 1)); }
+static bool is_pow2(size_t a)
+{
+    return a && !(a & (a - 1));
+}
 
 void *gm_aligned_alloc(size_t alignment, size_t size)
 {
@@ -595,7 +626,10 @@ int gm_set_gc_percent(int percent)
     return old;
 }
 
-int gm_gomaxprocs(void) { return (int)gm_process_heap()->nprocs; }
+int gm_gomaxprocs(void)
+{
+    return (int)gm_process_heap()->nprocs;
+}
 
 void gm_thread_detach(void)
 {

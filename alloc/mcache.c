@@ -18,7 +18,8 @@
  *     bits 0..15   an object starts at byte i
  *     bits 16..30  an object ends at byte i-16 (0..14); the last object may run to byte 15
  *     bit 31       the block is a P's current tiny block (Go keeps that block alive by marking
- *                  it at every GC start)
+ *                  it at every GC start; a block current and empty when a cycle starts likewise
+ *                  survives that cycle and dies when the next one starts: gm_mcache_mark_tiny)
  * gm_free clears the object's start and end bits; the block dies, exactly once, when the word
  * becomes 0, i.e. when its last object is freed and it is no longer current. Its slot is then
  * freed like any object and reclaimed by the sweeper. A block allocated as an ordinary 16-byte
@@ -79,6 +80,11 @@ bool gm_mcache_refill(gm_mheap *h, gm_p *pp, uint8_t spc)
     s->alloc_count_before_cache = s->alloc_count;
     s->in_cache = 1;
     c->alloc[spc] = s;
+#ifdef GM_DEBUG
+    char buf[256];
+    const char *e = gm_mspan_check(s, buf, sizeof buf);
+    if (e) gm_throw("refill: %s", e);
+#endif
     return true;
 }
 
@@ -88,8 +94,7 @@ static void tiny_retire(gm_mheap *h, gm_mspan *s, uintptr_t b)
     uintptr_t idx = (b - s->base) / GM_TINY_SIZE;
     uint32_t old = atomic_fetch_and(&s->tiny_meta[idx], ~GM_TINY_CURRENT);
     if (old == GM_TINY_CURRENT) {
-        if (!gm_mspan_set_freed(s, idx))
-            gm_throw("tiny block %p died twice", (void *)b);
+        if (!gm_mspan_set_freed(s, idx)) gm_throw("tiny block %p died twice", (void *)b);
         gm_note_freed(h, NULL, GM_TINY_SIZE);
     }
 }
@@ -107,6 +112,39 @@ void gm_mcache_release_all(gm_mheap *h, gm_p *pp)
     c->tiny_allocs = 0;
 }
 
+void gm_mcache_mark_tiny(gm_mheap *h, gm_p *pp)
+{
+    gm_mcache *c = &pp->mcache;
+    if (pp->tiny_survivor) { /* kept through the last cycle; now it may die */
+        gm_mspan *s = pp->tiny_survivor;
+        uintptr_t idx = pp->tiny_survivor_block;
+        atomic_fetch_and(&s->tiny_meta[idx], ~GM_TINY_CURRENT);
+        if (!gm_mspan_set_freed(s, idx))
+            gm_throw("tiny block %p died twice", (void *)(s->base + idx * GM_TINY_SIZE));
+        gm_note_freed(h, NULL, GM_TINY_SIZE);
+        pp->tiny_survivor = NULL;
+    }
+    if (!c->tiny) return;
+    gm_mspan *s = c->tiny_span;
+    uintptr_t idx = (c->tiny - s->base) / GM_TINY_SIZE;
+    uint32_t w = atomic_load(&s->tiny_meta[idx]);
+    for (;;) {
+        if (w == GM_TINY_CURRENT) {
+            /* Empty but marked: it outlives this cycle. Its CURRENT bit stays set, so a
+             * second free of its old objects is still caught as a double free. */
+            pp->tiny_survivor = s;
+            pp->tiny_survivor_block = idx;
+            break;
+        }
+        /* Live objects remain: no longer current, it dies with its last free (a CAS, so
+         * that a free racing with us cannot leave it unowned). */
+        if (atomic_compare_exchange_weak(&s->tiny_meta[idx], &w, w & ~GM_TINY_CURRENT)) break;
+    }
+    c->tiny = 0;
+    c->tinyoffset = 0;
+    c->tiny_span = NULL;
+}
+
 static inline uint32_t tiny_bits(uintptr_t off, size_t size)
 {
     uintptr_t last = off + size - 1; /* the object's last byte */
@@ -117,9 +155,12 @@ void *gm_mcache_tiny_alloc(gm_mheap *h, gm_p *pp, size_t size, bool *refilled)
 {
     gm_mcache *c = &pp->mcache;
     uintptr_t off = c->tinyoffset;
-    if ((size & 7) == 0) off = (off + 7) & ~(uintptr_t)7;
-    else if ((size & 3) == 0) off = (off + 3) & ~(uintptr_t)3;
-    else if ((size & 1) == 0) off = (off + 1) & ~(uintptr_t)1;
+    if ((size & 7) == 0)
+        off = (off + 7) & ~(uintptr_t)7;
+    else if ((size & 3) == 0)
+        off = (off + 3) & ~(uintptr_t)3;
+    else if ((size & 1) == 0)
+        off = (off + 1) & ~(uintptr_t)1;
     if (c->tiny && off + size <= GM_TINY_SIZE) {
         /* Fits in the current block: no new slot, no statistics but tinyAllocs. */
         uintptr_t idx = (c->tiny - c->tiny_span->base) / GM_TINY_SIZE;
@@ -165,11 +206,12 @@ bool gm_tiny_free(gm_mheap *h, gm_mspan *s, uintptr_t p, uintptr_t idx, gm_m *m)
 {
     _Atomic uint32_t *wp = &s->tiny_meta[idx];
     uint32_t word = atomic_load_explicit(wp, memory_order_acquire);
-    if (word == 0) return false;
     uintptr_t off = p - (s->base + idx * GM_TINY_SIZE);
+    if (word == 0 && off == 0) return false; /* an ordinary 16-byte object, or a dead block */
     uint32_t start = (uint32_t)1 << off;
     if (!(word & start))
-        gm_misuse("not the start of a live tiny object (double free or interior pointer)",
+        gm_misuse("double free of a tiny object, or an interior pointer (no live tiny object "
+                  "starts here)",
                   (void *)p);
     uintptr_t last = tiny_last_byte(word, off);
     uint32_t clear = start | (last < 15 ? (uint32_t)1 << (GM_TINY_END_SHIFT + last) : 0);

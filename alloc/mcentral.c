@@ -28,8 +28,10 @@
 static void spanset_push(gm_spanset *ss, gm_mspan *s)
 {
     s->next = NULL;
-    if (ss->tail) ss->tail->next = s;
-    else ss->head = s;
+    if (ss->tail)
+        ss->tail->next = s;
+    else
+        ss->head = s;
     ss->tail = s;
     ss->n++;
 }
@@ -45,7 +47,10 @@ static gm_mspan *spanset_pop(gm_spanset *ss)
     return s;
 }
 
-static inline unsigned swept_idx(uint32_t sg) { return (sg / 2) % 2; }
+static inline unsigned swept_idx(uint32_t sg)
+{
+    return (sg / 2) % 2;
+}
 
 /* Pop from one of c's sets under its lock. */
 static gm_mspan *pop_locked_set(gm_mcentral *c, gm_spanset *ss)
@@ -84,8 +89,8 @@ static bool sweep_dispose(gm_mheap *h, gm_mspan *s, uint32_t sg)
         gm_mheap_free_span(h, s);
         return true;
     }
-    gm_spanset *set = s->alloc_count == s->nelems ? &c->full[swept_idx(sg)]
-                                                  : &c->partial[swept_idx(sg)];
+    gm_spanset *set =
+        s->alloc_count == s->nelems ? &c->full[swept_idx(sg)] : &c->partial[swept_idx(sg)];
     push_locked_set(c, set, s);
     return false;
 }
@@ -121,16 +126,16 @@ static gm_mspan *havespan(gm_mspan *s)
 /* The sweeping half of cacheSpan: an unswept span with a free slot, or NULL. */
 static gm_mspan *cache_span_from_unswept(gm_mheap *h, gm_mcentral *c, gm_p *pp, uint32_t sg)
 {
+    /* Go's loops run `for ; spanBudget >= 0; spanBudget--`: up to 101 spans over both. */
     int budget = SWEEP_BUDGET;
     gm_mspan *s;
-    while ((s = pop_locked_set(c, &c->partial[1 - swept_idx(sg)]))) {
+    for (; budget >= 0 && (s = pop_locked_set(c, &c->partial[1 - swept_idx(sg)])); budget--) {
         if (gm_span_try_claim(h, s)) {
             gm_sweep_span(h, pp, s, true); /* sweeping only frees: still partial */
             return s;
         }
-        if (--budget == 0) return NULL;
     }
-    while ((s = pop_locked_set(c, &c->full[1 - swept_idx(sg)]))) {
+    for (; budget >= 0 && (s = pop_locked_set(c, &c->full[1 - swept_idx(sg)])); budget--) {
         if (gm_span_try_claim(h, s)) {
             gm_sweep_span(h, pp, s, true);
             uintptr_t fi = gm_mspan_next_free_index(s);
@@ -140,7 +145,6 @@ static gm_mspan *cache_span_from_unswept(gm_mheap *h, gm_mcentral *c, gm_p *pp, 
             }
             push_locked_set(c, &c->full[swept_idx(sg)], s); /* still full: now swept */
         }
-        if (--budget == 0) return NULL;
     }
     return NULL;
 }
@@ -167,8 +171,8 @@ void gm_mcentral_uncache_span(gm_mheap *h, gm_mcentral *c, gm_mspan *s)
         gm_throw("uncache of span %p: sweepgen %u, heap %u", (void *)s->base,
                  atomic_load(&s->sweepgen), sg);
     atomic_store_explicit(&s->sweepgen, sg, memory_order_release);
-    gm_spanset *set = s->alloc_count == s->nelems ? &c->full[swept_idx(sg)]
-                                                  : &c->partial[swept_idx(sg)];
+    gm_spanset *set =
+        s->alloc_count == s->nelems ? &c->full[swept_idx(sg)] : &c->partial[swept_idx(sg)];
     push_locked_set(c, set, s);
 }
 
@@ -179,7 +183,8 @@ long gm_mcentral_sweep_one(gm_mheap *h, gm_p *pp)
      * set, then its partial-unswept set. The cursor only moves forward within a cycle. */
     for (uint32_t cur = atomic_load(&h->sweep_cursor); cur < 2 * GM_NUM_SPAN_CLASSES;) {
         gm_mcentral *c = &h->central[cur / 2];
-        gm_spanset *set = cur % 2 == 0 ? &c->full[1 - swept_idx(sg)] : &c->partial[1 - swept_idx(sg)];
+        gm_spanset *set =
+            cur % 2 == 0 ? &c->full[1 - swept_idx(sg)] : &c->partial[1 - swept_idx(sg)];
         gm_mspan *s = pop_locked_set(c, set);
         if (!s) {
             atomic_compare_exchange_strong(&h->sweep_cursor, &cur, cur + 1);

@@ -48,10 +48,16 @@
 #endif
 
 #define ARENA_MAP_ENTRIES ((size_t)1 << GM_ARENA_L2_BITS)
-#define HINT_COUNT 0x80
+#define HINT_COUNT        0x80
 
-static inline size_t arena_index(uintptr_t p) { return (p - GM_ARENA_BASE_OFFSET) >> GM_ARENA_SHIFT; }
-static inline uintptr_t align_up(uintptr_t n, uintptr_t a) { return (n + a - 1) & ~(a - 1); }
+static inline size_t arena_index(uintptr_t p)
+{
+    return (p - GM_ARENA_BASE_OFFSET) >> GM_ARENA_SHIFT;
+}
+static inline uintptr_t align_up(uintptr_t n, uintptr_t a)
+{
+    return (n + a - 1) & ~(a - 1);
+}
 
 /* ---- arenas ------------------------------------------------------------------------------ */
 
@@ -88,8 +94,10 @@ static uintptr_t reserve_arena_space_locked(gm_mheap *h, size_t n)
         }
     next:
         /* Go's hints for linux/amd64, in order: i<<40 | 0x00c0<<32 for i = 0 .. 0x7f. */
-        if (++h->next_hint >= HINT_COUNT) h->hint_addr = 0;
-        else h->hint_addr = (uintptr_t)h->next_hint << 40 | (uintptr_t)0x00c0 << 32;
+        if (++h->next_hint >= HINT_COUNT)
+            h->hint_addr = 0;
+        else
+            h->hint_addr = (uintptr_t)h->next_hint << 40 | (uintptr_t)0x00c0 << 32;
     }
     /* sysReserveAligned: over-reserve by one arena and trim to alignment. */
     uint8_t *v = gm_sys_reserve(NULL, n + GM_ARENA_BYTES);
@@ -233,7 +241,8 @@ bool gm_mheap_alloc_needs_zero(gm_mheap *h, uintptr_t base, size_t npages)
 {
     bool needzero = false;
     while (npages > 0) {
-        gm_heaparena *ha = atomic_load_explicit(&h->arenas[arena_index(base)], memory_order_relaxed);
+        gm_heaparena *ha =
+            atomic_load_explicit(&h->arenas[arena_index(base)], memory_order_relaxed);
         uintptr_t arena_off = base % GM_ARENA_BYTES;
         if (arena_off < ha->zeroed_base) needzero = true;
         uintptr_t arena_limit = arena_off + npages * GM_PAGE_SIZE;
@@ -260,8 +269,10 @@ static void page_in_use_locked(gm_mheap *h, uintptr_t base, bool on)
 {
     gm_heaparena *ha = atomic_load_explicit(&h->arenas[arena_index(base)], memory_order_relaxed);
     size_t pg = (base / GM_PAGE_SIZE) % GM_PAGES_PER_ARENA;
-    if (on) ha->page_in_use[pg / 64] |= (uint64_t)1 << (pg % 64);
-    else ha->page_in_use[pg / 64] &= ~((uint64_t)1 << (pg % 64));
+    if (on)
+        ha->page_in_use[pg / 64] |= (uint64_t)1 << (pg % 64);
+    else
+        ha->page_in_use[pg / 64] &= ~((uint64_t)1 << (pg % 64));
 }
 
 /* Pages for a span: the P's page cache for small spans (Go: npages < pageCachePages/4),
@@ -395,18 +406,4 @@ bool gm_mheap_free_large(gm_mheap *h, gm_mspan *s, uintptr_t p)
     if (ok) free_span_locked(h, s);
     pthread_mutex_unlock(&h->lock);
     return ok;
-}
-
-gm_mspan *gm_mheap_span_of(gm_mheap *h, uintptr_t p)
-{
-    size_t ai = arena_index(p);
-    if (ai >= ARENA_MAP_ENTRIES) return NULL;
-    gm_heaparena *ha = atomic_load_explicit(&h->arenas[ai], memory_order_acquire);
-    if (!ha) return NULL;
-    gm_mspan *s = atomic_load_explicit(&ha->spans[(p / GM_PAGE_SIZE) % GM_PAGES_PER_ARENA],
-                                       memory_order_acquire);
-    if (!s || p < s->base || p >= s->limit ||
-        atomic_load_explicit(&s->state, memory_order_relaxed) != GM_SPAN_IN_USE)
-        return NULL;
-    return s;
 }

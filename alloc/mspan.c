@@ -31,7 +31,10 @@
 #include "gm_testing.h"
 
 /* Shift that gives 0 for n == 64, as Go's >> does (C leaves it undefined). */
-static inline uint64_t shr64(uint64_t x, unsigned n) { return n >= 64 ? 0 : x >> n; }
+static inline uint64_t shr64(uint64_t x, unsigned n)
+{
+    return n >= 64 ? 0 : x >> n;
+}
 
 /* below(fi) restricted to word w: bits for slots [w*64, min(fi, w*64+64)). */
 static inline uint64_t below_mask(uintptr_t fi, unsigned w)
@@ -43,7 +46,10 @@ static inline uint64_t below_mask(uintptr_t fi, unsigned w)
 }
 
 /* Bits for slots [w*64, nelems) of word w. */
-static inline uint64_t nelems_mask(uintptr_t nelems, unsigned w) { return below_mask(nelems, w); }
+static inline uint64_t nelems_mask(uintptr_t nelems, unsigned w)
+{
+    return below_mask(nelems, w);
+}
 
 static void mspan_reset_bits(gm_mspan *s)
 {
@@ -99,8 +105,9 @@ uintptr_t gm_mspan_next_free_index(gm_mspan *s)
     uintptr_t sfreeindex = atomic_load_explicit(&s->freeindex, memory_order_relaxed);
     uintptr_t snelems = s->nelems;
     if (sfreeindex == snelems) return sfreeindex;
-    if (sfreeindex > snelems) gm_throw("span %p: freeindex %zu > nelems %zu", (void *)s->base,
-                                       (size_t)sfreeindex, (size_t)snelems);
+    if (sfreeindex > snelems)
+        gm_throw("span %p: freeindex %zu > nelems %zu", (void *)s->base, (size_t)sfreeindex,
+                 (size_t)snelems);
     uint64_t acache = s->alloc_cache;
     unsigned bit = acache ? (unsigned)__builtin_ctzll(acache) : 64;
     while (bit == 64) {
@@ -121,7 +128,8 @@ uintptr_t gm_mspan_next_free_index(gm_mspan *s)
     }
     s->alloc_cache = shr64(s->alloc_cache, bit + 1);
     sfreeindex = result + 1;
-    if (sfreeindex % 64 == 0 && sfreeindex != snelems) gm_mspan_refill_alloc_cache(s, sfreeindex / 8);
+    if (sfreeindex % 64 == 0 && sfreeindex != snelems)
+        gm_mspan_refill_alloc_cache(s, sfreeindex / 8);
     atomic_store_explicit(&s->freeindex, sfreeindex, memory_order_relaxed);
     return result;
 }
@@ -152,8 +160,9 @@ uintptr_t gm_mspan_sweep_bits(gm_mspan *s)
         /* Frees that land after this exchange stay for the next sweep: the objects they name
          * are still allocated in the new alloc_bits, so nothing is lost. */
         uint64_t dead = atomic_exchange_explicit(&s->freed_bits[w], 0, memory_order_acquire);
-        uint64_t was = (atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed) |
-                        below_mask(fi, w)) & nelems_mask(s->nelems, w);
+        uint64_t was =
+            (atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed) | below_mask(fi, w)) &
+            nelems_mask(s->nelems, w);
         if (dead & ~was)
             gm_throw("sweep of span %p: word %u frees %#llx that were never allocated",
                      (void *)s->base, w, (unsigned long long)(dead & ~was));

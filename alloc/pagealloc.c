@@ -40,11 +40,11 @@
  *   - alloc of 0 pages or of more pages than the address space holds, and page-cache requests
  *     of 0 or more than 64 pages, return 0 instead of being undefined.
  *
- * Invariants (gm_pagealloc_check verifies each one):
- *   summary[4][ci] == summarize(alloc bits of chunk ci)        for every grown chunk ci
- *   summary[l][i]  == merge(summary[l+1][8i .. 8i+7])          for l < 4 where i covers grown memory
- *   summary[l][i]  == 0                                        for every other mapped entry
- *   scavenged & alloc == 0                                     (only free pages are scavenged)
+ * Invariants (gm_pagealloc_check, in check.c, verifies each one):
+ *   summary[4][ci] == summarize(alloc bits of chunk ci)    for every grown chunk ci
+ *   summary[l][i]  == merge(summary[l+1][8i .. 8i+7])      for l < 4, i covering grown memory
+ *   summary[l][i]  == 0                                    for every other mapped entry
+ *   scavenged & alloc == 0                                 (only free pages are scavenged)
  *   offset(q) >= search_addr for every free page q; search_addr lies in in_use or == max
  *   start == chunk_index(in_use[0].base), end == chunk_index(in_use[last].limit)
  *
@@ -53,74 +53,39 @@
  * This file takes no lock itself.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
+#include "pagealloc_impl.h" /* constants and helpers shared with the checker in check.c */
 
-/* logMaxPackedValue: a root entry spans 2^21 pages, so each summary field needs 21 bits. */
-#define LOG_MAX_PACKED (GM_CHUNK_PAGES_SHIFT + (GM_SUMMARY_LEVELS - 1) * GM_SUMMARY_LEVEL_BITS)
-#define PACKED_MASK    (GM_MAX_PACKED_VALUE - 1)
-#define SUM_ALL_FREE   ((gm_pallocsum)1 << 63) /* (2^21, 2^21, 2^21) does not fit in 21 bits */
 #define FREE_CHUNK_SUM                                                                             \
     ((gm_pallocsum)GM_CHUNK_PAGES | (gm_pallocsum)GM_CHUNK_PAGES << LOG_MAX_PACKED |               \
      (gm_pallocsum)GM_CHUNK_PAGES << (2 * LOG_MAX_PACKED)) /* freeChunkSum */
-#define LEAF           (GM_SUMMARY_LEVELS - 1)
-#define CHUNK_WORDS    (GM_CHUNK_PAGES / 64)
-#define L1_ENTRIES     ((uintptr_t)1 << GM_CHUNK_L1_BITS)
-#define L2_ENTRIES     ((uintptr_t)1 << GM_CHUNK_L2_BITS)
-#define L2_BYTES       (L2_ENTRIES * sizeof(gm_pallocdata)) /* 1 MiB */
-#define MAX_OFF_ADDR   (((uintptr_t)1 << GM_HEAP_ADDR_BITS) - 1) /* maxOffAddr, as an offset */
-#define MAX_NPAGES     ((uintptr_t)1 << (GM_HEAP_ADDR_BITS - GM_PAGE_SHIFT)) /* whole space */
-#define NOT_FOUND      (~(size_t)0) /* Go's ^uint(0) */
-#define IN_USE_INIT_CAP 16          /* addrRanges.init */
-#define CACHE_BYTES    (GM_PAGE_CACHE_PAGES * GM_PAGE_SIZE)
+#define L1_ENTRIES      ((uintptr_t)1 << GM_CHUNK_L1_BITS)
+#define L2_BYTES        (L2_ENTRIES * sizeof(gm_pallocdata))                  /* 1 MiB */
+#define MAX_NPAGES      ((uintptr_t)1 << (GM_HEAP_ADDR_BITS - GM_PAGE_SHIFT)) /* whole space */
+#define NOT_FOUND       (~(size_t)0)                                          /* Go's ^uint(0) */
+#define IN_USE_INIT_CAP 16                                                    /* addrRanges.init */
+#define CACHE_BYTES     (GM_PAGE_CACHE_PAGES * GM_PAGE_SIZE)
 
-_Static_assert(LOG_MAX_PACKED == 21, "logMaxPackedValue = 9 + 4*3");
-_Static_assert(((uint64_t)1 << LOG_MAX_PACKED) == GM_MAX_PACKED_VALUE, "maxPackedValue");
 _Static_assert(GM_CHUNK_L1_BITS + GM_CHUNK_L2_BITS + GM_CHUNK_SHIFT == GM_HEAP_ADDR_BITS,
                "the chunk map covers the whole address space");
 _Static_assert(sizeof(gm_pallocdata) == 128, "pallocData: 512 + 512 bits");
 _Static_assert(GM_ARENA_BASE_OFFSET % GM_CHUNK_BYTES == 0, "offsets keep chunk alignment");
 
-#define LEVEL_SHIFT(l) (GM_HEAP_ADDR_BITS - GM_SUMMARY_L0_BITS - (l) * GM_SUMMARY_LEVEL_BITS)
-#define LEVEL_LOG_PAGES(l)                                                                         \
-    (GM_CHUNK_PAGES_SHIFT + (GM_SUMMARY_LEVELS - 1 - (l)) * GM_SUMMARY_LEVEL_BITS)
-
-/* levelBits, levelShift and levelLogPages of mpagealloc_64bit.go: 14,3,3,3,3 / 34,31,28,25,22
- * / 21,18,15,12,9. */
-static const unsigned level_bits[GM_SUMMARY_LEVELS] = {
-    GM_SUMMARY_L0_BITS, GM_SUMMARY_LEVEL_BITS, GM_SUMMARY_LEVEL_BITS, GM_SUMMARY_LEVEL_BITS,
-    GM_SUMMARY_LEVEL_BITS};
-static const unsigned level_shift[GM_SUMMARY_LEVELS] = {LEVEL_SHIFT(0), LEVEL_SHIFT(1),
-                                                        LEVEL_SHIFT(2), LEVEL_SHIFT(3),
-                                                        LEVEL_SHIFT(4)};
-static const unsigned level_log_pages[GM_SUMMARY_LEVELS] = {
-    LEVEL_LOG_PAGES(0), LEVEL_LOG_PAGES(1), LEVEL_LOG_PAGES(2), LEVEL_LOG_PAGES(3),
-    LEVEL_LOG_PAGES(4)};
-_Static_assert(LEVEL_SHIFT(4) == GM_CHUNK_SHIFT, "a leaf summary covers one chunk");
-_Static_assert(LEVEL_LOG_PAGES(0) <= LOG_MAX_PACKED, "root max pages fits in a summary");
-
 /* The element type of in_use (internal.h declares it inline as Go's addrRange). */
-typedef __typeof__(*((gm_pagealloc *)0)->in_use) addr_range;
+typedef gm_addrrange addr_range;
 
 /* ---------------------------------------------------------------------------------------------
  * Addresses, chunk indices (chunkIndex, chunkBase, chunkPageIndex)
  * ------------------------------------------------------------------------------------------ */
 
-static inline uintptr_t off_of(uintptr_t addr) { return addr - GM_ARENA_BASE_OFFSET; }
-static inline uintptr_t addr_of(uintptr_t off) { return off + GM_ARENA_BASE_OFFSET; }
-static inline uintptr_t chunk_index(uintptr_t addr) { return off_of(addr) >> GM_CHUNK_SHIFT; }
-static inline uintptr_t chunk_base(uintptr_t ci) { return addr_of(ci << GM_CHUNK_SHIFT); }
+/* off_of, addr_of, chunk_index, chunk_base, chunk_of and align_up are in pagealloc_impl.h. */
+
 static inline size_t chunk_page_index(uintptr_t addr)
 {
     return (size_t)(addr % GM_CHUNK_BYTES / GM_PAGE_SIZE);
 }
-static inline gm_pallocdata *chunk_of(const gm_pagealloc *p, uintptr_t ci)
-{
-    return &p->chunks[ci >> GM_CHUNK_L2_BITS][ci & (L2_ENTRIES - 1)];
-}
-static inline uintptr_t align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 
 /* addrsToSummaryRange: entries [*lo, *hi) of level l covering [base, limit). */
 static void summary_range(int l, uintptr_t base, uintptr_t limit, uintptr_t *lo, uintptr_t *hi)
@@ -133,29 +98,15 @@ static void summary_range(int l, uintptr_t base, uintptr_t limit, uintptr_t *lo,
  * pallocSum packing and merging (mpagealloc.go)
  * ------------------------------------------------------------------------------------------ */
 
-typedef struct {
-    uint64_t start, max, end;
-} sum_parts;
+/* sum_parts, pallocsum_pack and pallocsum_unpack are in pagealloc_impl.h. */
 
-static gm_pallocsum pallocsum_pack(uint64_t start, uint64_t max, uint64_t end)
+static inline uint64_t pallocsum_max(gm_pallocsum s)
 {
-    /* max == 2^21 can only mean the whole 16 GiB root entry is free. */
-    if (max == GM_MAX_PACKED_VALUE) return SUM_ALL_FREE;
-    return (start & PACKED_MASK) | (max & PACKED_MASK) << LOG_MAX_PACKED |
-           (end & PACKED_MASK) << (2 * LOG_MAX_PACKED);
+    return pallocsum_unpack(s).max;
 }
-
-static sum_parts pallocsum_unpack(gm_pallocsum s)
-{
-    if (s & SUM_ALL_FREE) return (sum_parts){GM_MAX_PACKED_VALUE, GM_MAX_PACKED_VALUE, GM_MAX_PACKED_VALUE};
-    return (sum_parts){s & PACKED_MASK, (s >> LOG_MAX_PACKED) & PACKED_MASK,
-                       (s >> (2 * LOG_MAX_PACKED)) & PACKED_MASK};
-}
-
-static inline uint64_t pallocsum_max(gm_pallocsum s) { return pallocsum_unpack(s).max; }
 
 /* mergeSummaries: one summary for n consecutive entries of 2^log_pages pages each. */
-static gm_pallocsum pallocsum_merge(const gm_pallocsum *sums, size_t n, unsigned log_pages)
+gm_pallocsum gm_pallocsum_merge(const gm_pallocsum *sums, size_t n, unsigned log_pages)
 {
     const uint64_t whole = (uint64_t)1 << log_pages;
     sum_parts r = pallocsum_unpack(sums[0]);
@@ -175,10 +126,12 @@ static gm_pallocsum pallocsum_merge(const gm_pallocsum *sums, size_t n, unsigned
  * Bitmaps of one chunk (pageBits, pallocBits, pallocData in mpallocbits.go)
  * ------------------------------------------------------------------------------------------ */
 
-/* Go's bits.TrailingZeros64/LeadingZeros64 answer 64 for 0; the builtins do not. */
-static inline unsigned tz64(uint64_t x) { return x ? (unsigned)__builtin_ctzll(x) : 64; }
-static inline unsigned lz64(uint64_t x) { return x ? (unsigned)__builtin_clzll(x) : 64; }
-static inline uint64_t low_mask(size_t n) { return n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1; }
+/* tz64 and lz64 (Go's bits.TrailingZeros64/LeadingZeros64) are in pagealloc_impl.h. */
+
+static inline uint64_t low_mask(size_t n)
+{
+    return n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
+}
 
 /* setRange / clearRange: bits [i, i+n), n >= 1. */
 static void bits_set_range(uint64_t *b, size_t i, size_t n)
@@ -209,7 +162,8 @@ static void bits_clear_range(uint64_t *b, size_t i, size_t n)
 static size_t bits_popcnt_range(const uint64_t *b, size_t i, size_t n)
 {
     size_t j = i + n - 1;
-    if (i / 64 == j / 64) return (size_t)__builtin_popcountll((b[i / 64] >> (i % 64)) & low_mask(n));
+    if (i / 64 == j / 64)
+        return (size_t)__builtin_popcountll((b[i / 64] >> (i % 64)) & low_mask(n));
     size_t s = (size_t)__builtin_popcountll(b[i / 64] >> (i % 64));
     for (size_t k = i / 64 + 1; k < j / 64; k++) s += (size_t)__builtin_popcountll(b[k]);
     return s + (size_t)__builtin_popcountll(b[j / 64] & low_mask(j % 64 + 1));
@@ -262,7 +216,7 @@ static uint64_t word_interior_max(uint64_t x, uint64_t max)
 }
 
 /* pallocBits.summarize: start = free pages at the bottom, end = at the top, max = longest. */
-static gm_pallocsum pallocbits_summarize(const uint64_t *b)
+gm_pallocsum gm_pallocbits_summarize(const uint64_t *b)
 {
     const uint64_t not_set = ~(uint64_t)0;
     uint64_t start = not_set, max = 0, cur = 0;
@@ -369,20 +323,11 @@ static size_t pallocdata_alloc_range(gm_pallocdata *d, size_t i, size_t n)
  * Metadata mappings: summary pages, L2 chunk arrays, the in_use array
  * ------------------------------------------------------------------------------------------ */
 
-static size_t level_reserve_bytes(int l)
-{
-    size_t entries = (size_t)1 << (GM_HEAP_ADDR_BITS - level_shift[l]);
-    return align_up(entries * sizeof(gm_pallocsum), gm_sys_phys_page_size());
-}
+/* level_reserve_bytes and summary_page_mapped are in pagealloc_impl.h. */
 
 static size_t level_mapped_bitmap_bytes(int l)
 {
     return (level_reserve_bytes(l) / gm_sys_phys_page_size() + 7) / 8;
-}
-
-static inline bool summary_page_mapped(const gm_pagealloc *p, int l, size_t pg)
-{
-    return p->summary_mapped[l][pg / 8] >> (pg % 8) & 1;
 }
 
 /* Map OS pages [pg, pg_end) of summary level l that are not mapped yet, one sysMap per run. */
@@ -487,7 +432,7 @@ static void in_use_add(gm_pagealloc *p, uintptr_t base, uintptr_t limit)
 }
 
 /* findMappedAddr: the lowest grown offset address >= off, or MAX_OFF_ADDR. */
-static uintptr_t in_use_find_mapped(const gm_pagealloc *p, uintptr_t off)
+uintptr_t gm_pagealloc_find_mapped_addr(const gm_pagealloc *p, uintptr_t off)
 {
     size_t i = in_use_find_succ(p, addr_of(off));
     if (i == 0) return p->n_in_use ? off_of(p->in_use[0].base) : MAX_OFF_ADDR;
@@ -613,8 +558,8 @@ static void summary_update_upper(gm_pagealloc *p, uintptr_t base, uintptr_t limi
         summary_range(l, base, limit, &lo, &hi);
         for (uintptr_t i = lo; i < hi; i++) {
             const gm_pallocsum *children = p->summary[l + 1] + (i << level_bits[l + 1]);
-            gm_pallocsum sum =
-                pallocsum_merge(children, (size_t)1 << level_bits[l + 1], level_log_pages[l + 1]);
+            gm_pallocsum sum = gm_pallocsum_merge(children, (size_t)1 << level_bits[l + 1],
+                                                  level_log_pages[l + 1]);
             if (p->summary[l][i] != sum) {
                 changed = true;
                 p->summary[l][i] = sum;
@@ -633,15 +578,16 @@ static void pagealloc_update(gm_pagealloc *p, uintptr_t base, uintptr_t npages, 
     gm_pallocsum *leaf = p->summary[LEAF];
     if (sc == ec) {
         /* One chunk: if its summary did not change, no summary above it does. */
-        gm_pallocsum y = pallocbits_summarize(chunk_of(p, sc)->alloc);
+        gm_pallocsum y = gm_pallocbits_summarize(chunk_of(p, sc)->alloc);
         if (leaf[sc] == y) return;
         leaf[sc] = y;
     } else if (contig) {
-        leaf[sc] = pallocbits_summarize(chunk_of(p, sc)->alloc);
+        leaf[sc] = gm_pallocbits_summarize(chunk_of(p, sc)->alloc);
         for (uintptr_t c = sc + 1; c < ec; c++) leaf[c] = alloc ? 0 : FREE_CHUNK_SUM;
-        leaf[ec] = pallocbits_summarize(chunk_of(p, ec)->alloc);
+        leaf[ec] = gm_pallocbits_summarize(chunk_of(p, ec)->alloc);
     } else {
-        for (uintptr_t c = sc; c <= ec; c++) leaf[c] = pallocbits_summarize(chunk_of(p, c)->alloc);
+        for (uintptr_t c = sc; c <= ec; c++)
+            leaf[c] = gm_pallocbits_summarize(chunk_of(p, c)->alloc);
     }
     summary_update_upper(p, base, limit + 1);
 }
@@ -749,7 +695,7 @@ static uintptr_t pagealloc_find(const gm_pagealloc *p, uint64_t npages, uintptr_
         int r = find_scan_block(p, l, &i, npages, &w, &off);
         if (r == SCAN_DESCEND) continue;
         if (r == SCAN_FOUND) {
-            *new_search = in_use_find_mapped(p, w.base);
+            *new_search = gm_pagealloc_find_mapped_addr(p, w.base);
             return addr_of(off);
         }
         if (l == 0) { /* the whole heap has no such run */
@@ -767,7 +713,7 @@ static uintptr_t pagealloc_find(const gm_pagealloc *p, uint64_t npages, uintptr_
                  (unsigned long)i, (unsigned long long)p->summary[LEAF][i], (unsigned long)npages);
     uintptr_t first_free = chunk_base(i) + sidx * GM_PAGE_SIZE;
     found_free(&w, off_of(first_free), chunk_base(i + 1) - first_free);
-    *new_search = in_use_find_mapped(p, w.base);
+    *new_search = gm_pagealloc_find_mapped_addr(p, w.base);
     return chunk_base(i) + j * GM_PAGE_SIZE;
 }
 
@@ -784,9 +730,9 @@ uintptr_t gm_pagealloc_alloc(gm_pagealloc *p, size_t npages, size_t *scav_bytes)
     if (GM_CHUNK_PAGES - pi >= npages && pallocsum_max(p->summary[LEAF][ci]) >= npages) {
         size_t sidx, j = pallocbits_find(chunk_of(p, ci)->alloc, npages, pi, &sidx);
         if (j == NOT_FOUND)
-            gm_throw("pagealloc: bad summary data: chunk %#lx max %lu, no run of %zu pages from %zu",
-                     (unsigned long)ci, (unsigned long)pallocsum_max(p->summary[LEAF][ci]),
-                     npages, pi);
+            gm_throw(
+                "pagealloc: bad summary data: chunk %#lx max %lu, no run of %zu pages from %zu",
+                (unsigned long)ci, (unsigned long)pallocsum_max(p->summary[LEAF][ci]), npages, pi);
         addr = chunk_base(ci) + j * GM_PAGE_SIZE;
         new_search = off_of(chunk_base(ci) + sidx * GM_PAGE_SIZE);
     } else {
@@ -886,12 +832,13 @@ void gm_pagecache_flush(gm_pagecache *c, gm_pagealloc *p)
  * Recounts for checkers
  * ------------------------------------------------------------------------------------------ */
 
-/* Sum over every grown chunk of the set bits of one bitmap (alloc: which = 0). */
+/* Set bits of the alloc (or scavenged) bitmaps of every grown chunk. */
 static size_t pagealloc_count_bits(const gm_pagealloc *p, bool scavenged)
 {
     size_t n = 0;
     for (size_t r = 0; r < p->n_in_use; r++) {
-        for (uintptr_t c = chunk_index(p->in_use[r].base); c < chunk_index(p->in_use[r].limit); c++) {
+        for (uintptr_t c = chunk_index(p->in_use[r].base); c < chunk_index(p->in_use[r].limit);
+             c++) {
             const gm_pallocdata *d = chunk_of(p, c);
             const uint64_t *b = scavenged ? d->scavenged : d->alloc;
             for (size_t k = 0; k < CHUNK_WORDS; k++) n += (size_t)__builtin_popcountll(b[k]);
@@ -913,128 +860,7 @@ size_t gm_pagealloc_free_pages(const gm_pagealloc *p)
     return pagealloc_grown_pages(p) - pagealloc_count_bits(p, false);
 }
 
-size_t gm_pagealloc_scavenged_pages(const gm_pagealloc *p) { return pagealloc_count_bits(p, true); }
-
-/* ---- checker: moves to check.c ---- */
-
-#define CHECK_FAIL(...)                                                                            \
-    do {                                                                                           \
-        snprintf(buf, n, __VA_ARGS__);                                                             \
-        return buf;                                                                                \
-    } while (0)
-
-/* in_use sorted, disjoint, coalesced, chunk aligned; start/end match it. */
-static const char *check_ranges(const gm_pagealloc *p, char *buf, size_t n)
+size_t gm_pagealloc_scavenged_pages(const gm_pagealloc *p)
 {
-    if (p->n_in_use > p->cap_in_use)
-        CHECK_FAIL("pagealloc: n_in_use %zu > cap_in_use %zu", p->n_in_use, p->cap_in_use);
-    for (size_t k = 0; k < p->n_in_use; k++) {
-        uintptr_t b = p->in_use[k].base, l = p->in_use[k].limit;
-        if (off_of(b) >= off_of(l) || off_of(l) > MAX_OFF_ADDR + 1 || (b | l) % GM_CHUNK_BYTES)
-            CHECK_FAIL("pagealloc: in_use[%zu] = [%#lx, %#lx) empty, unaligned or out of range",
-                       k, (unsigned long)b, (unsigned long)l);
-        if (k > 0 && off_of(p->in_use[k - 1].limit) >= off_of(b))
-            CHECK_FAIL("pagealloc: in_use[%zu] limit %#lx not below in_use[%zu] base %#lx (sorted, "
-                       "disjoint, coalesced)",
-                       k - 1, (unsigned long)p->in_use[k - 1].limit, k, (unsigned long)b);
-        for (uintptr_t i = chunk_index(b) >> GM_CHUNK_L2_BITS;
-             i <= (chunk_index(l) - 1) >> GM_CHUNK_L2_BITS; i++)
-            if (!p->chunks[i])
-                CHECK_FAIL("pagealloc: in_use[%zu] = [%#lx, %#lx) lacks chunk array %#lx", k,
-                           (unsigned long)b, (unsigned long)l, (unsigned long)i);
-    }
-    uintptr_t want_start = 0, want_end = 0;
-    if (p->n_in_use) {
-        want_start = chunk_index(p->in_use[0].base);
-        want_end = chunk_index(p->in_use[p->n_in_use - 1].limit);
-    }
-    if (p->start != want_start || p->end != want_end)
-        CHECK_FAIL("pagealloc: start/end chunks %#lx/%#lx, in_use says %#lx/%#lx",
-                   (unsigned long)p->start, (unsigned long)p->end, (unsigned long)want_start,
-                   (unsigned long)want_end);
-    return NULL;
-}
-
-/* Only free pages are scavenged; nothing free below search_addr; search_addr is grown memory. */
-static const char *check_bitmaps(const gm_pagealloc *p, char *buf, size_t n)
-{
-    uintptr_t first_free = 0;
-    bool seen_free = false;
-    for (size_t r = 0; r < p->n_in_use; r++) {
-        for (uintptr_t c = chunk_index(p->in_use[r].base); c < chunk_index(p->in_use[r].limit); c++) {
-            const gm_pallocdata *d = chunk_of(p, c);
-            for (size_t k = 0; k < CHUNK_WORDS; k++) {
-                if (d->alloc[k] & d->scavenged[k])
-                    CHECK_FAIL("pagealloc: chunk %#lx word %zu: in-use pages marked scavenged "
-                               "(alloc %#llx scav %#llx)",
-                               (unsigned long)c, k, (unsigned long long)d->alloc[k],
-                               (unsigned long long)d->scavenged[k]);
-                if (!seen_free && ~d->alloc[k]) {
-                    seen_free = true;
-                    first_free = chunk_base(c) + (k * 64 + tz64(~d->alloc[k])) * GM_PAGE_SIZE;
-                }
-            }
-        }
-    }
-    if (seen_free && off_of(first_free) < p->search_addr)
-        CHECK_FAIL("pagealloc: page %#lx is free but below search_addr %#lx",
-                   (unsigned long)first_free, (unsigned long)addr_of(p->search_addr));
-    if (p->search_addr != MAX_OFF_ADDR && in_use_find_mapped(p, p->search_addr) != p->search_addr)
-        CHECK_FAIL("pagealloc: search_addr %#lx is not in grown memory",
-                   (unsigned long)addr_of(p->search_addr));
-    return NULL;
-}
-
-/* What summary[l][idx] must hold: 0 outside grown memory, else summarize / merge. */
-static const char *check_summary_want(const gm_pagealloc *p, int l, uintptr_t idx, bool covered,
-                                      gm_pallocsum *want, char *buf, size_t n)
-{
-    *want = 0;
-    if (!covered) return NULL;
-    if (l == LEAF) {
-        *want = pallocbits_summarize(chunk_of(p, idx)->alloc);
-        return NULL;
-    }
-    uintptr_t child = idx << level_bits[l + 1];
-    size_t pg = child * sizeof(gm_pallocsum) / gm_sys_phys_page_size();
-    if (!summary_page_mapped(p, l + 1, pg))
-        CHECK_FAIL("pagealloc: summary[%d][%#lx] covers grown memory but its children are not "
-                   "mapped",
-                   l, (unsigned long)idx);
-    *want = pallocsum_merge(p->summary[l + 1] + child, (size_t)1 << level_bits[l + 1],
-                            level_log_pages[l + 1]);
-    return NULL;
-}
-
-/* Every mapped entry of level l against what the bitmaps say. */
-static const char *check_summary_level(const gm_pagealloc *p, int l, char *buf, size_t n)
-{
-    const size_t per_page = gm_sys_phys_page_size() / sizeof(gm_pallocsum);
-    const uintptr_t entries = (uintptr_t)1 << (GM_HEAP_ADDR_BITS - level_shift[l]);
-    size_t r = 0; /* first in_use range not entirely below the current entry */
-    for (size_t pg = 0; pg < level_reserve_bytes(l) / gm_sys_phys_page_size(); pg++) {
-        if (!summary_page_mapped(p, l, pg)) continue;
-        for (uintptr_t idx = pg * per_page; idx < (pg + 1) * per_page && idx < entries; idx++) {
-            uintptr_t lo = idx << level_shift[l], hi = (idx + 1) << level_shift[l];
-            while (r < p->n_in_use && off_of(p->in_use[r].limit) <= lo) r++;
-            bool covered = r < p->n_in_use && off_of(p->in_use[r].base) < hi;
-            gm_pallocsum want, got = p->summary[l][idx];
-            if (check_summary_want(p, l, idx, covered, &want, buf, n)) return buf;
-            if (got == want) continue;
-            sum_parts g = pallocsum_unpack(got), e = pallocsum_unpack(want);
-            CHECK_FAIL("pagealloc: summary[%d][%#lx] = (%lu, %lu, %lu), want (%lu, %lu, %lu)%s", l,
-                       (unsigned long)idx, (unsigned long)g.start, (unsigned long)g.max,
-                       (unsigned long)g.end, (unsigned long)e.start, (unsigned long)e.max,
-                       (unsigned long)e.end, covered ? "" : " (outside grown memory)");
-        }
-    }
-    return NULL;
-}
-
-const char *gm_pagealloc_check(const gm_pagealloc *p, char *buf, size_t n)
-{
-    if (check_ranges(p, buf, n) || check_bitmaps(p, buf, n)) return buf;
-    for (int l = LEAF; l >= 0; l--)
-        if (check_summary_level(p, l, buf, n)) return buf;
-    return NULL;
+    return pagealloc_count_bits(p, true);
 }

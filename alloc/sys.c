@@ -23,7 +23,10 @@
 /* Calls left before the injected failure; -1 = no failure armed. */
 static _Atomic long sys_fail_countdown = -1;
 
-void gm_sys_fail_after(long n) { atomic_store(&sys_fail_countdown, n); }
+void gm_sys_fail_after(long n)
+{
+    atomic_store(&sys_fail_countdown, n);
+}
 
 /* Consume one call from the countdown; true when this call must fail. */
 static bool sys_should_fail(void)
