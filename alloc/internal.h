@@ -391,7 +391,7 @@ void gm_mheap_reclaim(gm_mheap *h, gm_p *pp, size_t npages);
 
 void gm_mcentral_init(gm_mcentral *c, uint8_t spanclass);
 gm_mspan *gm_mcentral_cache_span(gm_mheap *h, gm_mcentral *c, gm_p *pp); /* NULL: OOM */
-void gm_mcentral_uncache_span(gm_mheap *h, gm_mcentral *c, gm_mspan *s);
+void gm_mcentral_uncache_span(gm_mheap *h, gm_mcentral *c, gm_p *pp, gm_mspan *s);
 /* Sweep one unswept span of any class in Go's sweep order (sweepone). Returns the number of
  * pages it returned to the heap, or -1 when nothing was left to sweep. */
 long gm_mcentral_sweep_one(gm_mheap *h, gm_p *pp);

@@ -41,9 +41,9 @@
  *
  * When sweeping happens (mgcsweep.go with a perfect mark):
  *   The heap runs sweep cycles. A cycle starts — as a GC cycle does in Go — with the world
- *   stopped (every P held): the previous cycle's sweeping is finished, every mcache is
- *   flushed back to its mcentral, and sweepgen += 2, which turns every span into an unswept
- *   span. Sweeping a span applies its freed bits: alloc_bits' = allocated & ~freed,
+ *   stopped (every P held): the previous cycle's sweeping is finished, sweepgen += 2, which
+ *   turns every span into an unswept span, and every mcache is flushed back to its mcentral
+ *   (the spans it held are swept on the way, as Go sweeps stale spans at uncache). Sweeping a span applies its freed bits: alloc_bits' = allocated & ~freed,
  *   freeindex = 0, so the lowest freed slot is reused first. Spans are then swept lazily:
  *     - by mcentral.cacheSpan when a P needs a span of that class (swept spans are reused in
  *       place, even when everything in them died);
@@ -236,17 +236,16 @@ void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
     /* Sweep termination: finish the previous cycle's sweeping (finishsweep_m). */
     while (gm_mcentral_sweep_one(h, pp) >= 0) {
     }
-    /* Mark termination's view of the tiny blocks (gcMarkTinyAllocs), then flush every P's
-     * cache before the bump, so no cached span goes stale (mcentral.c). */
-    for (uint32_t i = 0; i < h->nprocs; i++) {
-        gm_mcache_mark_tiny(h, &h->allp[i]);
-        gm_mcache_release_all(h, &h->allp[i]);
-    }
+    /* Mark termination's view of the tiny blocks (gcMarkTinyAllocs). */
+    for (uint32_t i = 0; i < h->nprocs; i++) gm_mcache_mark_tiny(h, &h->allp[i]);
     int64_t freed = atomic_exchange(&h->freed_pending, 0);
     /* gcSweep: every span becomes unswept. */
     atomic_fetch_add(&h->sweepgen, 2);
     atomic_store(&h->sweep_cursor, 0);
     atomic_fetch_add(&h->num_cycles, 1);
+    /* prepareForSweep: every P flushes its cache; the spans come back stale and are swept
+     * on the spot, ahead of everything swept later (mcentral.uncacheSpan). */
+    for (uint32_t i = 0; i < h->nprocs; i++) gm_mcache_release_all(h, &h->allp[i]);
     gm_memstats ms;
     gm_mstats_collect(h, &ms);
     gm_heap_pace(h, ms.heap_alloc > (uint64_t)freed ? ms.heap_alloc - (uint64_t)freed : 0);

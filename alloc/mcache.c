@@ -57,7 +57,7 @@ static void uncache(gm_mheap *h, gm_p *pp, uint8_t spc)
     if (s == &gm_emptymspan) return;
     flush_span_stats(pp, s);
     s->in_cache = 0;
-    gm_mcentral_uncache_span(h, &h->central[spc], s);
+    gm_mcentral_uncache_span(h, &h->central[spc], pp, s);
     pp->mcache.alloc[spc] = &gm_emptymspan;
 }
 

@@ -10,10 +10,13 @@
  * claimed for sweeping by a CAS of its sweepgen from sg-2 to sg-1, as Go does.
  *
  * Differences from Go: the span sets are mutex-protected FIFO lists, not lock-free spanSets
- * (same order, simpler to check); there is no stale-span case at uncache, because the model
- * flushes every mcache while the world is stopped, before it bumps sweepgen (Go flushes each
- * P lazily after the bump, and must sweep "stale" spans when they come back); large objects
- * are freed at once by gm_free and never enter a central list.
+ * (same order, simpler to check); every mcache is flushed while the world is still stopped,
+ * right after the sweepgen bump (Go flushes each P lazily after the world restarts; the order
+ * of the resulting stale sweeps is the same); large objects are freed at once by gm_free and
+ * never enter a central list. The reclaimer (gm_mheap_reclaim) sweeps unswept spans in sweep
+ * order until enough pages came free, where Go's mheap.reclaim scans pageInUse &^ pageMarks
+ * for spans with no live object in address order: the model may sweep live spans earlier than
+ * Go and free fewer dead ones per call; each span is still swept exactly once per cycle.
  *
  * Invariants (gm_mcentral_check): every span in c's sets has spanclass c and state in-use; a
  * span in a swept set has sweepgen == sg and in an unswept set sg-2; partial spans have
@@ -164,12 +167,18 @@ gm_mspan *gm_mcentral_cache_span(gm_mheap *h, gm_mcentral *c, gm_p *pp)
     return havespan(s);
 }
 
-void gm_mcentral_uncache_span(gm_mheap *h, gm_mcentral *c, gm_mspan *s)
+void gm_mcentral_uncache_span(gm_mheap *h, gm_mcentral *c, gm_p *pp, gm_mspan *s)
 {
-    uint32_t sg = atomic_load(&h->sweepgen);
-    if (atomic_load(&s->sweepgen) != sg + 3)
-        gm_throw("uncache of span %p: sweepgen %u, heap %u", (void *)s->base,
-                 atomic_load(&s->sweepgen), sg);
+    uint32_t sg = atomic_load(&h->sweepgen), ssg = atomic_load(&s->sweepgen);
+    if (ssg == sg + 1) {
+        /* Stale: cached before this cycle began, so it was never swept in it. Sweep it now;
+         * the sweep decides where it goes (uncacheSpan). */
+        atomic_store_explicit(&s->sweepgen, sg - 1, memory_order_relaxed);
+        gm_sweep_span(h, pp, s, false);
+        return;
+    }
+    if (ssg != sg + 3)
+        gm_throw("uncache of span %p: sweepgen %u, heap %u", (void *)s->base, ssg, sg);
     atomic_store_explicit(&s->sweepgen, sg, memory_order_release);
     gm_spanset *set =
         s->alloc_count == s->nelems ? &c->full[swept_idx(sg)] : &c->partial[swept_idx(sg)];

@@ -50,7 +50,7 @@ typedef struct gm_memstats {
     uint64_t total_alloc;   /* bytes allocated, cumulative (class-rounded; tiny block = 16) */
     uint64_t sys;           /* bytes obtained from the OS: heap_sys + metadata */
     uint64_t mallocs;       /* small + large + tiny-combined allocations */
-    uint64_t frees;         /* small + large frees (counted at sweep) + tiny-combined */
+    uint64_t frees;         /* small frees (counted at sweep) + large frees + tiny-combined */
     uint64_t heap_alloc;    /* bytes of allocated objects, including dead ones not swept yet */
     uint64_t heap_sys;      /* heap_inuse + heap_idle */
     uint64_t heap_idle;     /* bytes in pages owned by the heap and in no span */
