@@ -62,7 +62,7 @@ _Static_assert(GM_CHUNK_BYTES == 4u << 20, "pallocChunkBytes = 512 pages of 8 Ki
 _Static_assert(GM_SUMMARY_L0_BITS == 14, "summaryL0Bits = 48 - 22 - 4*3");
 
 /* Span states (mSpanState). */
-enum { GM_SPAN_DEAD = 0, GM_SPAN_IN_USE = 1, GM_SPAN_MANUAL = 2 };
+enum { GM_SPAN_DEAD = 0, GM_SPAN_IN_USE = 1 };
 
 /* ---------------------------------------------------------------------------------------------
  * sys.c — the only file that talks to the OS (mem_linux.go). Every call can be made to fail
@@ -149,7 +149,7 @@ struct gm_mspan {
 #define GM_TINY_CURRENT   (1u << 31)
 
 void gm_mspan_init_small(gm_mspan *s, uint8_t spanclass); /* after base/npages are set */
-void gm_mspan_init_large(gm_mspan *s, uint8_t spanclass, size_t size);
+void gm_mspan_init_large(gm_mspan *s, uint8_t spanclass);
 void gm_mspan_refill_alloc_cache(gm_mspan *s, uintptr_t whichbyte); /* refillAllocCache */
 uintptr_t gm_mspan_next_free_index(gm_mspan *s);                    /* nextFreeIndex */
 static inline uintptr_t gm_mspan_obj_index(const gm_mspan *s, uintptr_t p)
@@ -378,7 +378,6 @@ gm_mspan *gm_mheap_alloc(gm_mheap *h, gm_p *pp, size_t npages, uint8_t spanclass
 gm_mspan *gm_mheap_alloc_aligned(gm_mheap *h, size_t npages, size_t align_bytes, uint8_t spc);
 void gm_mheap_free_span(gm_mheap *h, gm_mspan *s);
 
-bool gm_mheap_alloc_needs_zero(gm_mheap *h, uintptr_t base, size_t npages); /* under lock */
 /* Free the large object at p whose span lookup gave s; false if p no longer names it. */
 bool gm_mheap_free_large(gm_mheap *h, gm_mspan *s, uintptr_t p);
 /* mheap.reclaim: before growing, sweep unswept spans until npages were freed or none are

@@ -237,7 +237,7 @@ void gm_heap_destroy(gm_mheap *h)
 
 /* ---- span allocation ---------------------------------------------------------------------- */
 
-bool gm_mheap_alloc_needs_zero(gm_mheap *h, uintptr_t base, size_t npages)
+static bool alloc_needs_zero_locked(gm_mheap *h, uintptr_t base, size_t npages)
 {
     bool needzero = false;
     while (npages > 0) {
@@ -315,9 +315,9 @@ static gm_mspan *init_span_locked(gm_mheap *h, uintptr_t base, size_t npages, si
     s->base = base;
     s->npages = npages;
     s->tiny_meta = meta;
-    s->needzero = gm_mheap_alloc_needs_zero(h, base, npages);
+    s->needzero = alloc_needs_zero_locked(h, base, npages);
     if (gm_spanclass_sizeclass(spc) == 0) {
-        gm_mspan_init_large(s, spc, nbytes);
+        gm_mspan_init_large(s, spc);
         h->large_alloc += nbytes;
         h->large_alloc_count++;
     } else {

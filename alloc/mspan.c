@@ -76,9 +76,8 @@ void gm_mspan_init_small(gm_mspan *s, uint8_t spanclass)
     mspan_reset_bits(s);
 }
 
-void gm_mspan_init_large(gm_mspan *s, uint8_t spanclass, size_t size)
+void gm_mspan_init_large(gm_mspan *s, uint8_t spanclass)
 {
-    (void)size;
     s->spanclass = spanclass;
     s->elemsize = s->npages * GM_PAGE_SIZE;
     s->div_mul = 0; /* every interior pointer maps to slot 0 */

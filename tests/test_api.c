@@ -33,22 +33,8 @@
 #include "gm_test.h"
 #include "gm_testing.h"
 
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
-
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 /* Sanitizers make every heap check some 50 times slower: fewer random steps there. */
-#define RANDOM_MIX_STEPS (SANITIZED ? 2000 : 5000)
+#define RANDOM_MIX_STEPS (GM_TEST_SANITIZED ? 2000 : 5000)
 
 /* The process heap must satisfy every invariant (called after every step). */
 #define HEAP_OK() CHECK_INVARIANTS(gm_heap_check(gm_process_heap(), GM_CHECKBUF))
@@ -61,10 +47,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rng(void)
 {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return gm_test_splitmix(&rng_state);
 }
 
 /* Word i of an object's pattern; bytes are taken from it little-end first. */
@@ -860,8 +843,9 @@ typedef struct {
     void *p, *q;
 } death;
 
-static void die(const death *d)
+static void die(void *arg)
 {
+    const death *d = arg;
     switch (d->how) {
     case DIE_FREE:
         gm_free(d->p);
@@ -907,43 +891,11 @@ static void die(const death *d)
 /* Run d in a child; it must die by SIGABRT with "gomalloc: free(<bad>): ...<kind>...". */
 static void expect_death(const char *name, death d, const void *bad, const char *kind)
 {
-    int fd[2];
-    if (pipe(fd) != 0) {
-        perror("pipe");
-        exit(1);
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) {
-        perror("fork");
-        exit(1);
-    }
-    if (pid == 0) {
-        close(fd[0]);
-        dup2(fd[1], 2);
-        die(&d);
-        _exit(0); /* survived: the parent reports it */
-    }
-    close(fd[1]);
     char out[2048];
-    size_t len = 0;
-    for (ssize_t r;
-         len < sizeof out - 1 && (r = read(fd[0], out + len, sizeof out - 1 - len)) != 0;) {
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        len += (size_t)r;
-    }
-    out[len] = 0;
-    close(fd[0]);
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
+    int st = gm_run_child(die, &d, out, sizeof out);
     char want[128];
     snprintf(want, sizeof want, "gomalloc: free(%p): ", bad);
-    bool died = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+    bool died = gm_child_aborted(st);
     bool named =
         strncmp(out, "gomalloc: free(0x", 17) == 0 && strncmp(out, want, strlen(want)) == 0;
     char *nl = strchr(out, '\n');

@@ -18,28 +18,6 @@
 #include "gm_test.h"
 #include "gm_testing.h"
 
-#define CHECK_HEAP(h) CHECK_INVARIANTS(gm_heap_check((h), GM_CHECKBUF))
-#define MiB           ((size_t)1 << 20)
-
-static gm_mheap *new_heap(gm_m *m)
-{
-    gm_heap_config cfg = {.nprocs = 1, .gc_percent = -1, .arena_hints = false};
-    gm_mheap *h = gm_heap_create(&cfg);
-    if (!h) {
-        fprintf(stderr, "gm_heap_create failed\n");
-        exit(1);
-    }
-    gm_m_init(m, h);
-    return h;
-}
-
-static gm_memstats stats(gm_mheap *h, gm_m *m)
-{
-    gm_memstats ms;
-    gm_heap_read_memstats(h, m, &ms);
-    return ms;
-}
-
 static bool all_bytes(const void *p, size_t n, unsigned char v)
 {
     const unsigned char *c = p;
@@ -67,7 +45,7 @@ static void test_sizes(void)
         {40961, 6}, {65536, 8}, {100000, 13}, {1 << 20, 128}, {(1 << 20) + 1, 129}, {8 << 20, 1024},
     };
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     uint64_t allocs = 0, bytes = 0, inuse = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         for (unsigned scan = 0; scan < 2; scan++) {
@@ -98,7 +76,7 @@ static void test_sizes(void)
         }
     }
     CHECK_EQ(gm_heap_usable_size(h, gm_heap_alloc(h, &m, 32768, GM_NOSCAN)), 32768); /* small */
-    gm_memstats ms = stats(h, &m);
+    gm_memstats ms = gm_test_memstats(h, &m);
     CHECK_EQ(ms.large_alloc_count, allocs);
     CHECK_EQ(ms.by_size[0].mallocs, allocs);
     CHECK_EQ(ms.total_alloc, bytes + 32768);
@@ -115,7 +93,7 @@ static void test_sizes(void)
 static void test_free_returns_pages_at_once(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     char *a = gm_heap_alloc(h, &m, MiB, GM_NOSCAN);
     char *b = gm_heap_alloc(h, &m, MiB, GM_NOSCAN);
     char *c = gm_heap_alloc(h, &m, MiB, GM_NOSCAN);
@@ -124,14 +102,14 @@ static void test_free_returns_pages_at_once(void)
     CHECK_EQ((uintptr_t)a % GM_CHUNK_BYTES, 0);
     CHECK(b == a + MiB);
     CHECK(c == b + MiB);
-    gm_memstats ms = stats(h, &m);
+    gm_memstats ms = gm_test_memstats(h, &m);
     CHECK_EQ(ms.heap_inuse, 3 * MiB);
     CHECK_EQ(ms.heap_sys, 4 * MiB);
     gm_heap_free(h, &m, a);
     CHECK_HEAP(h);
     CHECK_EQ(h->heap_inuse, 2 * MiB); /* no cycle needed */
     CHECK(gm_mheap_span_of(h, (uintptr_t)a) == NULL);
-    ms = stats(h, &m);
+    ms = gm_test_memstats(h, &m);
     CHECK_EQ(ms.heap_inuse, 2 * MiB);
     CHECK_EQ(ms.heap_idle, 2 * MiB);
     CHECK_EQ(ms.heap_idle - ms.heap_released, MiB); /* free, still backed: not released */
@@ -150,7 +128,7 @@ static void test_free_returns_pages_at_once(void)
     CHECK(e == a);
     CHECK(f == b);
     CHECK_HEAP(h);
-    ms = stats(h, &m);
+    ms = gm_test_memstats(h, &m);
     CHECK_EQ(ms.large_alloc_count, 6);
     CHECK_EQ(ms.large_free_count, 3);
     CHECK_EQ(ms.heap_objects, 3);
@@ -163,7 +141,7 @@ static void test_free_returns_pages_at_once(void)
 static void test_small_spans_use_page_cache(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     char *a = gm_heap_alloc(h, &m, 40000, GM_NOSCAN); /* the first span: global, chunk base */
     char *b = gm_heap_alloc(h, &m, 40000, GM_NOSCAN); /* cache refilled with block 0..63 */
     CHECK_EQ((uintptr_t)a % GM_CHUNK_BYTES, 0);
@@ -182,7 +160,7 @@ static void test_small_spans_use_page_cache(void)
     char *e = gm_heap_alloc(h, &m, 40000, GM_NOSCAN);
     CHECK(e == c + 0xa000);
     CHECK_HEAP(h);
-    gm_memstats ms = stats(h, &m);
+    gm_memstats ms = gm_test_memstats(h, &m);
     CHECK_EQ(ms.heap_inuse, 3 * 0xa000 + 16 * GM_PAGE_SIZE); /* b, c, e and d */
     CHECK_EQ(ms.heap_sys, 4 * MiB);
     gm_heap_destroy(h);
@@ -193,7 +171,7 @@ static void test_small_spans_use_page_cache(void)
 static void test_needzero(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     char *a = gm_heap_alloc(h, &m, MiB, GM_NOSCAN);
     gm_mspan *s = gm_mheap_span_of(h, (uintptr_t)a);
     CHECK_EQ(s->needzero, 0); /* fresh from the OS */
@@ -243,8 +221,8 @@ static void test_needzero(void)
 static void test_growth_in_chunks(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
-    gm_memstats ms = stats(h, &m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
+    gm_memstats ms = gm_test_memstats(h, &m);
     CHECK_EQ(ms.heap_sys, 0);
     static const struct {
         size_t size;
@@ -263,7 +241,7 @@ static void test_growth_in_chunks(void)
         void *p = gm_heap_alloc(h, &m, steps[i].size, GM_NOSCAN);
         CHECK(p != NULL);
         CHECK_HEAP(h);
-        ms = stats(h, &m);
+        ms = gm_test_memstats(h, &m);
         if (ms.heap_sys != steps[i].heap_sys)
             fprintf(stderr, "  step %zu: HeapSys %llu, want %llu\n", i,
                     (unsigned long long)ms.heap_sys, (unsigned long long)steps[i].heap_sys);
@@ -281,9 +259,9 @@ static void test_growth_in_chunks(void)
 static void test_enomem(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     void *keep = gm_heap_alloc(h, &m, MiB, GM_NOSCAN);
-    gm_memstats before = stats(h, &m);
+    gm_memstats before = gm_test_memstats(h, &m);
     static const size_t sizes[] = {SIZE_MAX,
                                    SIZE_MAX / 2,
                                    SIZE_MAX - 8191,
@@ -304,7 +282,7 @@ static void test_enomem(void)
         CHECK_EQ(errno, ENOMEM);
         CHECK_HEAP(h);
     }
-    gm_memstats after = stats(h, &m);
+    gm_memstats after = gm_test_memstats(h, &m);
     CHECK_EQ(after.heap_sys, before.heap_sys); /* nothing was mapped for them */
     CHECK_EQ(after.mallocs, before.mallocs);
     /* The heap still works. */
@@ -319,7 +297,7 @@ static void test_enomem(void)
 static void test_aligned(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     static const size_t aligns[] = {1 << 14, 1 << 16, 1 << 20, 1 << 21};
     static const size_t sizes[] = {100000, 100, 40000, MiB, 3 * GM_PAGE_SIZE};
     static void *ptrs[64];
@@ -359,7 +337,7 @@ static void test_aligned(void)
         CHECK_HEAP(h);
     }
     CHECK_EQ(h->heap_inuse, 5 * GM_PAGE_SIZE);
-    gm_memstats ms = stats(h, &m);
+    gm_memstats ms = gm_test_memstats(h, &m);
     CHECK_EQ(ms.large_alloc_count, (uint64_t)n + 2);
     CHECK_EQ(ms.large_free_count, (uint64_t)n + 1);
     CHECK_EQ(ms.heap_alloc, 5 * GM_PAGE_SIZE);
@@ -373,59 +351,23 @@ static void test_aligned(void)
 
 /* ---- misuse: fork death tests ------------------------------------------------------------- */
 
-/* Run gm_heap_free(p) in a child with stderr on a pipe; it must abort with a message naming
- * p. */
-static void expect_free_aborts(gm_mheap *h, gm_m *m, void *p, const char *why)
-{
-    int fd[2];
-    if (pipe(fd) != 0) {
-        CHECK(0);
-        return;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        dup2(fd[1], 2);
-        gm_heap_free(h, m, p);
-        _exit(0);
-    }
-    close(fd[1]);
-    char out[1024];
-    size_t len = 0;
-    ssize_t r;
-    while (len + 1 < sizeof out && (r = read(fd[0], out + len, sizeof out - 1 - len)) > 0)
-        len += (size_t)r;
-    out[len] = 0;
-    close(fd[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    char ptr[64];
-    snprintf(ptr, sizeof ptr, "free(%p)", p);
-    bool ok = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(out, "gomalloc: free(0x") &&
-              strstr(out, ptr);
-    if (!ok) fprintf(stderr, "  %s: status %#x, child said: %s\n", why, st, out);
-    CHECK(ok);
-}
-
 static void test_misuse_aborts(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     char *a = gm_heap_alloc(h, &m, 40000, GM_NOSCAN);
     char *b = gm_heap_alloc(h, &m, MiB, GM_NOSCAN);
     CHECK_HEAP(h);
-    expect_free_aborts(h, &m, a + 8, "interior pointer");
-    expect_free_aborts(h, &m, a + GM_PAGE_SIZE, "interior pointer, second page");
-    expect_free_aborts(h, &m, a + 40000, "past the requested size, inside the span");
-    expect_free_aborts(h, &m, b + MiB - 1, "last byte");
+    gm_expect_free_aborts(h, &m, a + 8, "interior pointer");
+    gm_expect_free_aborts(h, &m, a + GM_PAGE_SIZE, "interior pointer, second page");
+    gm_expect_free_aborts(h, &m, a + 40000, "past the requested size, inside the span");
+    gm_expect_free_aborts(h, &m, b + MiB - 1, "last byte");
     gm_heap_free(h, &m, a);
     gm_heap_free(h, &m, b);
     CHECK_HEAP(h);
-    expect_free_aborts(h, &m, a, "double free");
-    expect_free_aborts(h, &m, b, "double free, 1 MiB");
-    expect_free_aborts(h, &m, b + 8, "interior pointer of a freed object");
+    gm_expect_free_aborts(h, &m, a, "double free");
+    gm_expect_free_aborts(h, &m, b, "double free, 1 MiB");
+    gm_expect_free_aborts(h, &m, b + 8, "interior pointer of a freed object");
     /* The parent's heap is as it was. */
     CHECK_EQ(h->heap_inuse, 0);
     CHECK_HEAP(h);

@@ -23,17 +23,6 @@
 #include "gm_test.h"
 #include "gm_testing.h"
 
-static gm_mheap *new_heap(void)
-{
-    gm_heap_config cfg = {.nprocs = 1, .gc_percent = -1, .arena_hints = false};
-    gm_mheap *h = gm_heap_create(&cfg);
-    if (!h) {
-        fprintf(stderr, "gm_heap_create failed\n");
-        exit(1);
-    }
-    return h;
-}
-
 static uint32_t sg_of(gm_mheap *h)
 {
     return atomic_load(&h->sweepgen);
@@ -109,15 +98,12 @@ static void start_unforced_cycle(gm_mheap *h, gm_m *m)
     CHECK_EQ(sg_of(h), sg + 2);
 }
 
-#define CHECK_HEAP(h) CHECK_INVARIANTS(gm_heap_check((h), GM_CHECKBUF))
-
 /* ---- growing and filling spans --------------------------------------------------------------- */
 
 static void test_first_alloc_grows_span(void)
 {
-    gm_mheap *h = new_heap();
     gm_m m;
-    gm_m_init(&m, h);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     const uint8_t spc = gm_make_spanclass(35, true); /* 1408 bytes, 2 pages, 11 slots */
     CHECK_EQ(h->heap_inuse, 0);
     CHECK(mc(h)->alloc[spc] == &gm_emptymspan);
@@ -167,9 +153,8 @@ static void test_first_alloc_grows_span(void)
 
 static void test_frees_wait_for_a_cycle(void)
 {
-    gm_mheap *h = new_heap();
     gm_m m;
-    gm_m_init(&m, h);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     const uint8_t spc = gm_make_spanclass(5, true); /* 48 bytes, 170 slots */
     static void *objs[170];
     for (int i = 0; i < 170; i++) objs[i] = gm_heap_alloc(h, &m, 48, GM_NOSCAN);
@@ -243,9 +228,8 @@ static void test_frees_wait_for_a_cycle(void)
 
 static void test_dead_span_returns_to_heap_when_swept(void)
 {
-    gm_mheap *h = new_heap();
     gm_m m;
-    gm_m_init(&m, h);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     const uint8_t spc = gm_make_spanclass(5, true);
     static void *objs[170];
     for (int i = 0; i < 170; i++) objs[i] = gm_heap_alloc(h, &m, 48, GM_NOSCAN);
@@ -277,9 +261,8 @@ static void test_dead_span_returns_to_heap_when_swept(void)
  * objects were freed in. */
 static void test_lowest_slot_first_after_gc(void)
 {
-    gm_mheap *h = new_heap();
     gm_m m;
-    gm_m_init(&m, h);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     static void *objs[170];
     for (int i = 0; i < 170; i++) objs[i] = gm_heap_alloc(h, &m, 48, GM_NOSCAN);
     gm_mspan *a = span_of(h, objs[0]);
@@ -320,9 +303,8 @@ static void alloc_4_spans(gm_mheap *h, gm_m *m, void *o[4][4], gm_mspan *s[4])
  * span. */
 static void test_fifo_reuse(void)
 {
-    gm_mheap *h = new_heap();
     gm_m m;
-    gm_m_init(&m, h);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     const uint8_t spc = gm_make_spanclass(38, true);
     void *o[4][4];
     gm_mspan *s[4];
@@ -381,9 +363,8 @@ static void test_cached_span_swept_first(void)
 {
     const uint8_t spc = gm_make_spanclass(38, true);
     /* A: the fifo scenario without the flush: S4 is cached at cycle 1. */
-    gm_mheap *h = new_heap();
     gm_m m;
-    gm_m_init(&m, h);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     void *o[4][4];
     gm_mspan *s[4];
     alloc_4_spans(h, &m, o, s);
@@ -403,8 +384,7 @@ static void test_cached_span_swept_first(void)
     gm_heap_destroy(h);
 
     /* B: S1, S2 full with one dead object each, S3 cached with 2 of 4 slots used. */
-    h = new_heap();
-    gm_m_init(&m, h);
+    h = gm_test_heap(&m, 1, -1);
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < (i < 2 ? 4 : 2); j++) o[i][j] = gm_heap_alloc(h, &m, 2048, GM_NOSCAN);
     for (int i = 0; i < 3; i++) s[i] = span_of(h, o[i][0]);
@@ -426,8 +406,7 @@ static void test_cached_span_swept_first(void)
     gm_heap_destroy(h);
 
     /* C: after a paced cycle the span that was cached is already swept and queued. */
-    h = new_heap();
-    gm_m_init(&m, h);
+    h = gm_test_heap(&m, 1, -1);
     void *p = gm_heap_alloc(h, &m, 2048, GM_NOSCAN);
     gm_mspan *c = span_of(h, p);
     start_unforced_cycle(h, &m);
@@ -441,9 +420,8 @@ static void test_cached_span_swept_first(void)
 
 static void test_sweepgen_values(void)
 {
-    gm_mheap *h = new_heap();
     gm_m m;
-    gm_m_init(&m, h);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     const uint8_t spc = gm_make_spanclass(10, true); /* 128 bytes, 64 slots */
     CHECK_EQ(sg_of(h), 0);
     static void *objs[65];
@@ -499,9 +477,8 @@ typedef struct {
 
 static void test_sweep_one_order(void)
 {
-    gm_mheap *h = new_heap();
     gm_m m;
-    gm_m_init(&m, h);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     /* Classes added in an order unrelated to their span class: 48 B noscan (spc 11),
      * 1408 B noscan (spc 71, its full span entirely dead), 8 B scan (spc 2), 16 B scan
      * (spc 4). Each gets one full span and one partial span. */
@@ -569,9 +546,8 @@ static void test_sweep_one_order(void)
 /* Before taking new pages while sweeping is unfinished, the heap reclaims dead spans. */
 static void test_reclaim_frees_dead_spans_before_growing(void)
 {
-    gm_mheap *h = new_heap();
     gm_m m;
-    gm_m_init(&m, h);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     void *d = gm_heap_alloc(h, &m, 48, GM_NOSCAN);
     uintptr_t dbase = span_of(h, d)->base;
     gm_heap_free(h, &m, d);
@@ -597,9 +573,8 @@ static void test_reclaim_frees_dead_spans_before_growing(void)
  * needs came free. This test pins the model's behaviour; Go's outcome is in the comments. */
 static void test_reclaim_model_semantics(void)
 {
-    gm_mheap *h = new_heap();
     gm_m m;
-    gm_m_init(&m, h);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     void *live = gm_heap_alloc(h, &m, 16, GM_SCAN);  /* spc 4: swept first in class order */
     void *d1 = gm_heap_alloc(h, &m, 48, GM_NOSCAN);  /* spc 11 */
     void *d2 = gm_heap_alloc(h, &m, 128, GM_NOSCAN); /* spc 21 */
@@ -627,9 +602,8 @@ static void test_reclaim_model_semantics(void)
  * within its budget? Returns whether the new object landed in that span. */
 static bool budget_reaches(int n_full)
 {
-    gm_mheap *h = new_heap();
     gm_m m;
-    gm_m_init(&m, h);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     const uint8_t spc = gm_make_spanclass(51, true); /* 8192 bytes: 1 slot per span */
     void *last = NULL;
     for (int i = 0; i <= n_full; i++) last = gm_heap_alloc(h, &m, 8192, GM_NOSCAN);

@@ -17,28 +17,6 @@
 #include "gm_test.h"
 #include "gm_testing.h"
 
-#define CHECK_HEAP(h) CHECK_INVARIANTS(gm_heap_check((h), GM_CHECKBUF))
-#define MiB           ((uint64_t)1 << 20)
-
-static gm_mheap *new_heap(gm_m *m, int gc_percent)
-{
-    gm_heap_config cfg = {.nprocs = 1, .gc_percent = gc_percent, .arena_hints = false};
-    gm_mheap *h = gm_heap_create(&cfg);
-    if (!h) {
-        fprintf(stderr, "gm_heap_create failed\n");
-        exit(1);
-    }
-    gm_m_init(m, h);
-    return h;
-}
-
-static gm_memstats stats(gm_mheap *h, gm_m *m)
-{
-    gm_memstats ms;
-    gm_heap_read_memstats(h, m, &ms);
-    return ms;
-}
-
 /* Relations that hold for every reading. */
 static void check_identities(const gm_memstats *ms)
 {
@@ -64,7 +42,7 @@ static void check_identities(const gm_memstats *ms)
 
 static gm_memstats checked_stats(gm_mheap *h, gm_m *m)
 {
-    gm_memstats ms = stats(h, m);
+    gm_memstats ms = gm_test_memstats(h, m);
     check_identities(&ms);
     CHECK_HEAP(h);
     return ms;
@@ -75,7 +53,7 @@ static gm_memstats checked_stats(gm_mheap *h, gm_m *m)
 static void test_fresh_and_first_growth(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m, -1);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     gm_memstats ms = checked_stats(h, &m);
     CHECK_EQ(ms.heap_sys, 0);
     CHECK_EQ(ms.heap_inuse, 0);
@@ -133,10 +111,7 @@ static void test_fresh_and_first_growth(void)
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return gm_test_splitmix(&rng_state);
 }
 
 /* Smallest class whose size is >= n, by a plain scan of the class sizes. */
@@ -185,7 +160,7 @@ static void compare_books(gm_mheap *h, gm_m *m, const books *b)
 static void test_counters_match_bookkeeping(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m, -1);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     static live_obj live[4096];
     static books b;
     size_t nlive = 0;
@@ -239,7 +214,7 @@ static void test_counters_match_bookkeeping(void)
             /* After a full sweep HeapAlloc is exactly the live objects' rounded sizes. */
             uint64_t sum = 0;
             for (size_t i = 0; i < nlive; i++) sum += live[i].bytes;
-            gm_memstats ms = stats(h, &m);
+            gm_memstats ms = gm_test_memstats(h, &m);
             CHECK_EQ(ms.heap_alloc, sum);
             CHECK_EQ(ms.heap_objects, nlive);
         }
@@ -250,7 +225,7 @@ static void test_counters_match_bookkeeping(void)
 static void test_frees_count_when_swept(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m, -1);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     static void *p[100];
     for (int i = 0; i < 100; i++) p[i] = gm_heap_alloc(h, &m, 1000, GM_NOSCAN); /* class 32 */
     gm_memstats ms = checked_stats(h, &m);
@@ -287,7 +262,7 @@ static void test_frees_count_when_swept(void)
 static void test_num_gc(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m, 100);
+    gm_mheap *h = gm_test_heap(&m, 1, 100);
     gm_heap_alloc(h, &m, 64, GM_NOSCAN);
     for (uint64_t i = 1; i <= 3; i++) {
         gm_heap_gc(h, &m);
@@ -330,7 +305,7 @@ static uint64_t cycles(gm_mheap *h)
 static void test_trigger_after_5mib_freed(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m, 100);
+    gm_mheap *h = gm_test_heap(&m, 1, 100);
     static void *objs[6144];
     alloc_kib(h, &m, objs, 6140); /* the last span keeps 4 free slots, cached */
     CHECK_EQ(cycles(h), 0);
@@ -361,7 +336,7 @@ static void test_trigger_after_5mib_freed(void)
 static void test_no_trigger_after_1mib_freed(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m, 100);
+    gm_mheap *h = gm_test_heap(&m, 1, 100);
     static void *objs[6144];
     alloc_kib(h, &m, objs, 6144);
     free_all(h, &m, objs, 0, 1024); /* 1 MiB */
@@ -377,7 +352,7 @@ static void test_no_trigger_after_1mib_freed(void)
 static void test_trigger_scales(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m, 200); /* 8 MiB of frees at heapMinimum */
+    gm_mheap *h = gm_test_heap(&m, 1, 200); /* 8 MiB of frees at heapMinimum */
     static void *objs[12288];
     alloc_kib(h, &m, objs, 12288);
     free_all(h, &m, objs, 0, 5120);
@@ -390,7 +365,7 @@ static void test_trigger_scales(void)
     gm_heap_destroy(h);
 
     /* GOGC=100 with 10 MiB live: the trigger is 10 MiB of frees. */
-    h = new_heap(&m, 100);
+    h = gm_test_heap(&m, 1, 100);
     alloc_kib(h, &m, objs, 10240);
     gm_heap_gc(h, &m);
     CHECK_EQ(cycles(h), 1);
@@ -409,7 +384,7 @@ static void test_trigger_scales(void)
 static void test_gc_off_never_triggers(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m, -1);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     static void *objs[20480];
     alloc_kib(h, &m, objs, 20480); /* 20 MiB */
     free_all(h, &m, objs, 0, 20480);

@@ -52,10 +52,7 @@ static uintptr_t take(gm_mspan *s)
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return gm_test_splitmix(&rng_state);
 }
 
 /* ---- nextFreeIndex on a fresh span, every class ------------------------------------------- */
@@ -283,7 +280,7 @@ static void test_init_large(void)
     memset(&span, 0, sizeof span);
     span.base = (uintptr_t)span_mem;
     span.npages = 5;
-    gm_mspan_init_large(&span, gm_make_spanclass(0, true), 40000);
+    gm_mspan_init_large(&span, gm_make_spanclass(0, true));
     CHECK_EQ(span.elemsize, 0xa000); /* npages*8192, as Go reports 40000 */
     CHECK_EQ(span.nelems, 1);
     CHECK_EQ(span.freeindex, 1);
@@ -355,7 +352,7 @@ static void test_checker_catches_corruption(void)
     memset(&span, 0, sizeof span);
     span.base = (uintptr_t)span_mem;
     span.npages = 5;
-    gm_mspan_init_large(&span, gm_make_spanclass(0, true), 40000);
+    gm_mspan_init_large(&span, gm_make_spanclass(0, true));
     memcpy(&bad, &span, sizeof bad);
     bad.alloc_count = 0;
     expect_caught("large span alloc_count 0", "large span");
@@ -407,51 +404,28 @@ static void test_heap_order_every_class(void)
 
 /* ---- internal-bug throws (fork death tests) ------------------------------------------------ */
 
-/* Run fn in a child whose stderr goes to a pipe; returns the wait status, output in out. */
-static int run_child(void (*fn)(void), char *out, size_t outn)
+static void child_sweep_unallocated(void *unused)
 {
-    int fd[2];
-    if (pipe(fd) != 0) return -1;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        dup2(fd[1], 2);
-        fn();
-        _exit(0);
-    }
-    close(fd[1]);
-    size_t len = 0;
-    ssize_t r;
-    while (len + 1 < outn && (r = read(fd[0], out + len, outn - 1 - len)) > 0) len += (size_t)r;
-    out[len] = 0;
-    close(fd[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return st;
-}
-
-static void child_sweep_unallocated(void)
-{
+    (void)unused;
     init_span(&span, 5);
     take(&span);                  /* slot 0 only */
     gm_mspan_set_freed(&span, 7); /* slot 7 was never handed out */
     gm_mspan_sweep_bits(&span);
 }
 
-static void child_freeindex_past_nelems(void)
+static void child_freeindex_past_nelems(void *unused)
 {
+    (void)unused;
     init_span(&span, 5);
     atomic_store(&span.freeindex, span.nelems + 3);
     gm_mspan_next_free_index(&span);
 }
 
-static void expect_throw(void (*fn)(void), const char *needle)
+static void expect_throw(void (*fn)(void *), const char *needle)
 {
     char out[2048];
-    int st = run_child(fn, out, sizeof out);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    int st = gm_run_child(fn, NULL, out, sizeof out);
+    CHECK(gm_child_aborted(st));
     CHECK(strstr(out, "gomalloc: fatal error: ") != NULL);
     CHECK(strstr(out, needle) != NULL);
     char base[32];

@@ -36,21 +36,8 @@
 #include "gm_test.h"
 #include "gm_testing.h"
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
-#define KiB ((size_t)1 << 10)
-
 /* Operations per worker thread before scaling. */
-#define BASE_OPS    (SANITIZED ? 12000 : 80000)
+#define BASE_OPS    (GM_TEST_SANITIZED ? 12000 : 80000)
 #define LIVE_CAP    96 /* objects a worker keeps at most */
 #define RING_CAP    64
 #define MAILBOX_CAP 256
@@ -75,14 +62,6 @@ typedef struct {
     size_t usable;
     uint64_t seed;
 } tobj;
-
-static inline uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 static inline uint64_t pattern_word(uint64_t seed, size_t i)
 {
@@ -305,20 +284,20 @@ typedef struct {
 /* 45% tiny, 45% small across every class range, 7.5% large up to 256 KiB, 2.5% up to 1 MiB. */
 static size_t random_size(uint64_t *rs)
 {
-    unsigned r = (unsigned)(splitmix(rs) % 40);
-    if (r < 18) return 1 + (size_t)(splitmix(rs) % 15);
+    unsigned r = (unsigned)(gm_test_splitmix(rs) % 40);
+    if (r < 18) return 1 + (size_t)(gm_test_splitmix(rs) % 15);
     if (r < 36) {
-        unsigned lg = 4 + (unsigned)(splitmix(rs) % 11); /* 16 .. 32 KiB */
-        size_t n = ((size_t)1 << lg) + (size_t)(splitmix(rs) % ((size_t)1 << lg));
+        unsigned lg = 4 + (unsigned)(gm_test_splitmix(rs) % 11); /* 16 .. 32 KiB */
+        size_t n = ((size_t)1 << lg) + (size_t)(gm_test_splitmix(rs) % ((size_t)1 << lg));
         return n > 32 * KiB ? 32 * KiB : n;
     }
-    if (r < 39) return 32 * KiB + 1 + (size_t)(splitmix(rs) % (224 * KiB));
-    return 1 + (size_t)(splitmix(rs) % (1024 * KiB));
+    if (r < 39) return 32 * KiB + 1 + (size_t)(gm_test_splitmix(rs) % (224 * KiB));
+    return 1 + (size_t)(gm_test_splitmix(rs) % (1024 * KiB));
 }
 
 static void worker_alloc(worker *w)
 {
-    uint64_t r = splitmix(&w->rng);
+    uint64_t r = gm_test_splitmix(&w->rng);
     size_t n = random_size(&w->rng);
     void *p;
     switch (r % 8) {
@@ -332,7 +311,7 @@ static void worker_alloc(worker *w)
         p = c_alloc(&w->c, n, GM_SCAN | GM_ZERO);
         break;
     case 3:
-        p = c_aligned(&w->c, (size_t)1 << (splitmix(&w->rng) % 15), n);
+        p = c_aligned(&w->c, (size_t)1 << (gm_test_splitmix(&w->rng) % 15), n);
         break;
     default:
         p = c_malloc(&w->c, n);
@@ -346,7 +325,7 @@ static void worker_alloc(worker *w)
         TCHECK(n == 0 || b[n - 1] == 0);
     }
     tobj *o = &w->live[w->nlive++];
-    *o = (tobj){.p = p, .usable = c_usable(&w->c, p), .seed = splitmix(&w->rng)};
+    *o = (tobj){.p = p, .usable = c_usable(&w->c, p), .seed = gm_test_splitmix(&w->rng)};
     TCHECK(o->usable >= (n ? n : 1));
     obj_fill(o);
 }
@@ -372,25 +351,25 @@ static void worker_realloc(worker *w, size_t i)
     o->p = q;
     o->usable = c_usable(&w->c, q);
     TCHECK(o->usable >= n);
-    o->seed = splitmix(&w->rng);
+    o->seed = gm_test_splitmix(&w->rng);
     obj_fill(o);
 }
 
 static void worker_step(worker *w)
 {
-    uint64_t r = splitmix(&w->rng) % 100;
+    uint64_t r = gm_test_splitmix(&w->rng) % 100;
     if (w->nlive == LIVE_CAP || (w->nlive && r < 40)) {
-        worker_free_one(w, (size_t)(splitmix(&w->rng) % w->nlive));
+        worker_free_one(w, (size_t)(gm_test_splitmix(&w->rng) % w->nlive));
     } else if (w->nlive && r < 45) {
-        worker_realloc(w, (size_t)(splitmix(&w->rng) % w->nlive));
+        worker_realloc(w, (size_t)(gm_test_splitmix(&w->rng) % w->nlive));
     } else if (w->nlive && r < 50) {
         /* Hand an object to whoever takes it next. */
-        size_t i = (size_t)(splitmix(&w->rng) % w->nlive);
+        size_t i = (size_t)(gm_test_splitmix(&w->rng) % w->nlive);
         TCHECK(obj_intact(&w->live[i]));
         if (mailbox_post(w->sc, &w->live[i])) w->live[i] = w->live[--w->nlive];
     } else if (r < 55) {
         tobj o;
-        if (mailbox_take(w->sc, &o, splitmix(&w->rng))) c_free_obj(&w->c, &o);
+        if (mailbox_take(w->sc, &o, gm_test_splitmix(&w->rng))) c_free_obj(&w->c, &o);
     } else {
         worker_alloc(w);
     }
@@ -461,12 +440,12 @@ static void *producer_main(void *arg)
     uint64_t rs = rg->rng;
     for (int phase = 0; phase < 2; phase++) {
         for (long i = 0; i < rg->items; i++) {
-            uint64_t r = splitmix(&rs);
+            uint64_t r = gm_test_splitmix(&rs);
             /* Mostly tiny objects (they share blocks, so the consumer frees objects of blocks
              * the producer still fills), and normal small ones. */
-            size_t n =
-                r % 4 ? 1 + (size_t)(splitmix(&rs) % 15) : 16 + (size_t)(splitmix(&rs) % 2000);
-            tobj o = {.p = c_malloc(&c, n), .seed = splitmix(&rs)};
+            size_t n = r % 4 ? 1 + (size_t)(gm_test_splitmix(&rs) % 15)
+                             : 16 + (size_t)(gm_test_splitmix(&rs) % 2000);
+            tobj o = {.p = c_malloc(&c, n), .seed = gm_test_splitmix(&rs)};
             TCHECK(o.p != NULL);
             if (!o.p) continue;
             o.usable = c_usable(&c, o.p);
@@ -518,7 +497,7 @@ static void *collector_main(void *arg)
     uint64_t last_gc = 0;
     for (int phase = 0; phase < 2; phase++) {
         /* A bounded number of rounds per phase, with a pause so the workers make progress. */
-        for (int i = 0; i < (SANITIZED ? 15 : 40); i++) {
+        for (int i = 0; i < (GM_TEST_SANITIZED ? 15 : 40); i++) {
             gm_memstats ms;
             if (i % 2 == 0) c_gc(&c);
             c_memstats(&c, &ms);
@@ -692,7 +671,7 @@ static void *span_taker_main(void *arg)
     ctx_init(&c, st->h);
     uint64_t rs = 77;
     while (!atomic_load(&st->done)) {
-        tobj o = {.p = c_malloc(&c, st->size), .seed = splitmix(&rs)};
+        tobj o = {.p = c_malloc(&c, st->size), .seed = gm_test_splitmix(&rs)};
         TCHECK(o.p != NULL);
         if (!o.p) continue;
         o.usable = c_usable(&c, o.p);
@@ -717,7 +696,7 @@ static void run_free_only(size_t n, size_t size)
     ctx_init(&c, h);
     uint64_t rs = 5;
     for (size_t i = 0; i < n; i++) {
-        st.objs[i] = (tobj){.p = c_malloc(&c, size), .seed = splitmix(&rs)};
+        st.objs[i] = (tobj){.p = c_malloc(&c, size), .seed = gm_test_splitmix(&rs)};
         CHECK(st.objs[i].p != NULL);
         st.objs[i].usable = c_usable(&c, st.objs[i].p);
         obj_fill(&st.objs[i]);
@@ -757,7 +736,7 @@ static void *short_lived_main(void *arg)
     tobj objs[16];
     for (int i = 0; i < 16; i++) {
         size_t n = random_size(&rs);
-        objs[i] = (tobj){.p = gm_malloc(n), .seed = splitmix(&rs)};
+        objs[i] = (tobj){.p = gm_malloc(n), .seed = gm_test_splitmix(&rs)};
         TCHECK(objs[i].p != NULL);
         objs[i].usable = gm_usable_size(objs[i].p);
         obj_fill(&objs[i]);
@@ -814,18 +793,18 @@ int main(void)
     const char *s = getenv("GM_STRESS_SCALE");
     if (s && *s) scale = atof(s);
     if (scale <= 0) scale = 1;
-    printf("process heap: %d Ps; sanitized build: %d; scale %.2f\n", gm_gomaxprocs(), SANITIZED,
-           scale);
+    printf("process heap: %d Ps; sanitized build: %d; scale %.2f\n", gm_gomaxprocs(),
+           GM_TEST_SANITIZED, scale);
 
     run_scenario("process heap, 8 workers", NULL, 8, 1);
     run_scenario("process heap, 16 workers", NULL, 16, 2);
     run_private("private heap, 2 Ps, 32 workers", 2, 32, 3);
     run_private("private heap, 1 P, 8 workers", 1, 8, 4);
-    run_short_lived(SANITIZED ? 4 : 10, 16);
-    run_free_only(SANITIZED ? 3000 : 20000, 8192);
-    run_free_only(SANITIZED ? 1000 : 5000, 40000);
+    run_short_lived(GM_TEST_SANITIZED ? 4 : 10, 16);
+    run_free_only(GM_TEST_SANITIZED ? 3000 : 20000, 8192);
+    run_free_only(GM_TEST_SANITIZED ? 1000 : 5000, 40000);
     /* Last: a debug build's cycle-start check races with these frees (see the report). */
-    for (int r = 0; r < (SANITIZED ? 8 : 1); r++)
+    for (int r = 0; r < (GM_TEST_SANITIZED ? 8 : 1); r++)
         run_free_only(100000, 9); /* one 9-byte object per tiny block */
     return gm_test_finish("test_threads");
 }

@@ -18,20 +18,6 @@
 #include "gm_test.h"
 #include "gm_testing.h"
 
-#define CHECK_HEAP(h) CHECK_INVARIANTS(gm_heap_check((h), GM_CHECKBUF))
-
-static gm_mheap *new_heap(gm_m *m)
-{
-    gm_heap_config cfg = {.nprocs = 1, .gc_percent = -1, .arena_hints = false};
-    gm_mheap *h = gm_heap_create(&cfg);
-    if (!h) {
-        fprintf(stderr, "gm_heap_create failed\n");
-        exit(1);
-    }
-    gm_m_init(m, h);
-    return h;
-}
-
 static gm_mcache *mc(gm_mheap *h)
 {
     return &h->allp[0].mcache;
@@ -54,7 +40,7 @@ static bool slot_freed(gm_mheap *h, uintptr_t b)
 static void test_worked_example(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     static const size_t sizes[8] = {12, 12, 12, 4, 1, 8, 2, 16};
     static const uintptr_t want[8] = {0, 16, 32, 12, 48, 56, 64, 80};
     uintptr_t p[8];
@@ -106,7 +92,7 @@ static void test_alignment_and_block_choice(void)
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         gm_m m;
-        gm_mheap *h = new_heap(&m);
+        gm_mheap *h = gm_test_heap(&m, 1, -1);
         uintptr_t first = 0;
         for (int i = 0; i < 6 && cases[c].sizes[i]; i++) {
             uintptr_t p = tiny_alloc(h, &m, cases[c].sizes[i]);
@@ -126,7 +112,7 @@ static void test_alignment_and_block_choice(void)
 static void test_not_tiny(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     uintptr_t x = tiny_alloc(h, &m, 4); /* block X, offset 4 */
     /* 16 bytes is not tiny: its own slot of class 2 noscan, even with room left in X. */
     uintptr_t s16 = tiny_alloc(h, &m, 16);
@@ -160,7 +146,7 @@ static void test_not_tiny(void)
 static void test_usable_size_every_size(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     for (size_t n = 1; n < 16; n++) {
         gm_memstats ms;
         gm_heap_read_memstats(h, &m, &ms); /* drops the current block: the next one is new */
@@ -183,7 +169,7 @@ static void test_usable_size_every_size(void)
 static void test_new_block_zeroed(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     uintptr_t a = tiny_alloc(h, &m, 8), b = tiny_alloc(h, &m, 8);
     memset((void *)a, 0xee, 16);
     uintptr_t keep = tiny_alloc(h, &m, 12); /* a fresh block, so X is not current */
@@ -204,7 +190,7 @@ static void test_new_block_zeroed(void)
 static void test_current_block_kept(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     uintptr_t a = tiny_alloc(h, &m, 4);
     gm_heap_free(h, &m, (void *)a);
     CHECK_HEAP(h);
@@ -217,7 +203,7 @@ static void test_current_block_kept(void)
 static void test_block_dies_when_replaced(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     uintptr_t x = tiny_alloc(h, &m, 12);
     gm_heap_free(h, &m, (void *)x);
     CHECK(!slot_freed(h, x));
@@ -246,7 +232,7 @@ static void test_block_dies_when_replaced(void)
 static void test_block_lives_while_any_object_lives(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     uintptr_t a = tiny_alloc(h, &m, 4), b = tiny_alloc(h, &m, 4), c = tiny_alloc(h, &m, 8);
     CHECK_EQ(b, a + 4);
     CHECK_EQ(c, a + 8);
@@ -279,7 +265,7 @@ static void test_block_lives_while_any_object_lives(void)
 static void test_current_block_survives_the_cycle(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     uintptr_t a = tiny_alloc(h, &m, 4);
     gm_heap_free(h, &m, (void *)a);
     gm_heap_gc(h, &m); /* X was current when this cycle started */
@@ -296,7 +282,7 @@ static void test_current_block_survives_the_cycle(void)
 
     /* The surviving slot is not handed out during that cycle; after the next one it is the
      * lowest free slot again. */
-    h = new_heap(&m);
+    h = gm_test_heap(&m, 1, -1);
     a = tiny_alloc(h, &m, 4);
     uintptr_t keep = (uintptr_t)gm_heap_alloc(h, &m, 16, GM_NOSCAN); /* keeps the span */
     CHECK_EQ(keep, a + 16);
@@ -320,7 +306,7 @@ static void test_current_block_survives_the_cycle(void)
 static void test_tiny_statistics(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     static uintptr_t p[400];
     for (int i = 0; i < 400; i++) p[i] = tiny_alloc(h, &m, 4);
     CHECK_HEAP(h);
@@ -365,7 +351,7 @@ static void test_tiny_statistics(void)
 static void test_tiny_allocs_flushed_at_refill(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     for (int i = 0; i < 2048; i++) tiny_alloc(h, &m, 4); /* 512 blocks: one full span */
     CHECK_EQ(mc(h)->tiny_allocs, 1536);
     CHECK_EQ(h->allp[0].stats.tiny_alloc_count, 0);
@@ -389,74 +375,33 @@ static void test_tiny_allocs_flushed_at_refill(void)
 
 /* ---- misuse: fork death tests ------------------------------------------------------------- */
 
-typedef struct {
-    gm_mheap *h;
-    gm_m *m;
-    void *p;
-} free_args;
-
-/* Run gm_heap_free(a->p) in a child with stderr on a pipe; it must abort naming p. */
-static void expect_free_aborts(const free_args *a, const char *why)
-{
-    int fd[2];
-    if (pipe(fd) != 0) {
-        CHECK(0);
-        return;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        dup2(fd[1], 2);
-        gm_heap_free(a->h, a->m, a->p);
-        _exit(0); /* not reached when the free is caught */
-    }
-    close(fd[1]);
-    char out[1024];
-    size_t len = 0;
-    ssize_t r;
-    while (len + 1 < sizeof out && (r = read(fd[0], out + len, sizeof out - 1 - len)) > 0)
-        len += (size_t)r;
-    out[len] = 0;
-    close(fd[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    char ptr[64];
-    snprintf(ptr, sizeof ptr, "free(%p)", a->p);
-    bool ok = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(out, "gomalloc: free(0x") &&
-              strstr(out, ptr);
-    if (!ok) fprintf(stderr, "  %s: status %#x, child said: %s\n", why, st, out);
-    CHECK(ok);
-}
-
 static void test_misuse_aborts(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     uintptr_t a = tiny_alloc(h, &m, 4), b = tiny_alloc(h, &m, 4), c = tiny_alloc(h, &m, 8);
     uintptr_t y = tiny_alloc(h, &m, 1); /* X (a, b, c) full, Y current */
     gm_heap_free(h, &m, (void *)a);
     CHECK_HEAP(h);
     /* Block X still holds b and c. */
-    expect_free_aborts(&(free_args){h, &m, (void *)a}, "double free, block alive");
-    expect_free_aborts(&(free_args){h, &m, (void *)(b + 1)}, "interior pointer");
-    expect_free_aborts(&(free_args){h, &m, (void *)(c + 4)}, "interior pointer of 8-byte object");
-    expect_free_aborts(&(free_args){h, &m, (void *)(y + 1)}, "past the last object of current");
-    expect_free_aborts(&(free_args){h, &m, (void *)(a + 16 * 3)}, "never allocated slot");
+    gm_expect_free_aborts(h, &m, (void *)a, "double free, block alive");
+    gm_expect_free_aborts(h, &m, (void *)(b + 1), "interior pointer");
+    gm_expect_free_aborts(h, &m, (void *)(c + 4), "interior pointer of 8-byte object");
+    gm_expect_free_aborts(h, &m, (void *)(y + 1), "past the last object of current");
+    gm_expect_free_aborts(h, &m, (void *)(a + 16 * 3), "never allocated slot");
     /* Block X dead (every object freed, not current): its metadata is gone, the slot itself
      * is a freed 16-byte object. */
     gm_heap_free(h, &m, (void *)b);
     gm_heap_free(h, &m, (void *)c);
     CHECK(slot_freed(h, a));
     CHECK_HEAP(h);
-    expect_free_aborts(&(free_args){h, &m, (void *)a}, "double free, block dead");
-    expect_free_aborts(&(free_args){h, &m, (void *)b}, "double free at offset 4, block dead");
+    gm_expect_free_aborts(h, &m, (void *)a, "double free, block dead");
+    gm_expect_free_aborts(h, &m, (void *)b, "double free at offset 4, block dead");
     /* ... and after it was swept. */
     gm_heap_gc(h, &m);
     CHECK_HEAP(h);
-    expect_free_aborts(&(free_args){h, &m, (void *)a}, "double free, block swept");
-    expect_free_aborts(&(free_args){h, &m, (void *)c}, "double free at offset 8, block swept");
+    gm_expect_free_aborts(h, &m, (void *)a, "double free, block swept");
+    gm_expect_free_aborts(h, &m, (void *)c, "double free at offset 8, block swept");
     /* The parent is untouched by what the children did. */
     CHECK_EQ(gm_heap_usable_size(h, (void *)y), 1);
     CHECK_HEAP(h);
@@ -469,17 +414,17 @@ static void test_misuse_aborts(void)
 static void test_double_free_of_surviving_block(void)
 {
     gm_m m;
-    gm_mheap *h = new_heap(&m);
+    gm_mheap *h = gm_test_heap(&m, 1, -1);
     uintptr_t a = tiny_alloc(h, &m, 4);
     gm_heap_free(h, &m, (void *)a);
-    expect_free_aborts(&(free_args){h, &m, (void *)a}, "double free, block current");
+    gm_expect_free_aborts(h, &m, (void *)a, "double free, block current");
     gm_heap_gc(h, &m); /* the empty block survives this cycle */
     CHECK_HEAP(h);
-    expect_free_aborts(&(free_args){h, &m, (void *)a}, "double free, block surviving a cycle");
-    expect_free_aborts(&(free_args){h, &m, (void *)(a + 4)}, "interior, block surviving");
+    gm_expect_free_aborts(h, &m, (void *)a, "double free, block surviving a cycle");
+    gm_expect_free_aborts(h, &m, (void *)(a + 4), "interior, block surviving");
     gm_heap_gc(h, &m);
     CHECK_HEAP(h);
-    expect_free_aborts(&(free_args){h, &m, (void *)a}, "double free, block swept");
+    gm_expect_free_aborts(h, &m, (void *)a, "double free, block swept");
     gm_heap_destroy(h);
 }
 
