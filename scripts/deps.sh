@@ -7,7 +7,11 @@ GM_PACKAGES=(
   cmake ninja-build build-essential pkg-config
   clang-14 libclang-rt-14-dev llvm-14 clang-format-14   # sanitizer presets, libFuzzer, coverage
   golang-1.19-go                                        # Go's sizeclasses.go to diff against
+  python3 python3-jsonschema                            # result-schema tests (system python3)
 )
+
+# The competitors gmbench measures (each backend names its runtime package in `gmbench list`).
+GM_ALLOCATOR_PACKAGES=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libtbb-dev)
 
 gm_install_deps() {
   local missing=()

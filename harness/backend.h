@@ -1,0 +1,73 @@
+/*
+ * backend.h — the allocators gmbench measures, and how a process proves which one serves it.
+ *
+ * One measurement runs in a process that holds exactly one allocator. The Go model is linked
+ * into gmbench and called through its gm_ API; every other allocator is the Debian package's
+ * shared library put in front of glibc with LD_PRELOAD and called through the plain malloc
+ * family, exactly as a program linked against it would call it. `bump` is not a competitor: a
+ * trivial bump allocator (free does nothing) that measures the driver's own cost per op.
+ *
+ * Proof of identity (gm_backend_prove), before anything is measured:
+ *  1. the definition of `malloc` that the dynamic linker resolved for this process lives in the
+ *     backend's library (dladdr on dlsym(RTLD_DEFAULT, "malloc")); glibc and the Go model
+ *     require libc's own malloc, i.e. nothing preloaded;
+ *  2. the allocator's own introspection sees an allocation the process just made: jemalloc's
+ *     thread.allocated counter moves, mimalloc's mi_is_in_heap_region accepts the pointer,
+ *     tcmalloc's generic.current_allocated_bytes moves, tbbmalloc's scalable_msize sizes it,
+ *     glibc's mallinfo2 in-use bytes move, the Go model's Mallocs counter moves.
+ * Allocator-specific functions are looked up with dlsym, so gmbench links none of them.
+ */
+#ifndef GM_BACKEND_H
+#define GM_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "json.h"
+
+typedef struct gm_backend gm_backend;
+
+struct gm_backend {
+    const char *name;        /* "gomodel", "glibc", "jemalloc", "mimalloc", "tcmalloc", ... */
+    const char *description; /* one line for `gmbench list` */
+    const char *soname;      /* the library to LD_PRELOAD (NULL: none) */
+    const char *package;     /* Debian package that ships soname (or the backend) */
+    const char *dev_package; /* what scripts/deps.sh installs for it */
+    bool internal;           /* not a competitor: left out of default comparisons */
+
+    /* The allocation interface the driver calls. flags are gm_op flags (GM_OPF_SCAN matters to
+     * the Go model only). align is a power of two >= sizeof(void *). */
+    void (*init)(void);        /* once, before the proof; may be NULL */
+    void (*thread_init)(void); /* on every thread that will run ops, before the baseline RSS is
+                                  read, so per-thread state is not measured; may be NULL */
+    void *(*alloc)(size_t size, unsigned flags); /* malloc, or calloc for GM_OPF_ZERO */
+    void *(*alloc_aligned)(size_t align, size_t size, unsigned flags); /* posix_memalign */
+    void *(*realloc)(void *p, size_t size);
+    void (*free)(void *p);
+
+    /* The allocator's own view of its memory as members of the current JSON object (bytes
+     * allocated, active, mapped, ...) plus "frag_own": its committed/in-use bytes over the
+     * bytes it has handed out, where it reports both. May write nothing. */
+    void (*stats)(gm_json *j);
+    /* Step 2 of the proof; writes what it observed to why. 0 = proven. */
+    int (*prove)(char *why, size_t whylen);
+};
+
+/* NULL-terminated, in `gmbench list` order (competitors first, internal ones last). */
+const gm_backend *const *gm_backends(void);
+const gm_backend *gm_backend_find(const char *name);
+
+/* Finds the backend's library on this machine (the multiarch library directories of Debian,
+ * then the dynamic linker's cache). Returns true and the absolute path, or false; backends
+ * without a library are always installed (path set to ""). */
+bool gm_backend_locate(const gm_backend *b, char *path, size_t pathlen);
+/* Installed version of the backend's package from dpkg's status file ("" when unknown). */
+void gm_backend_version(const gm_backend *b, char *out, size_t outlen);
+
+/* Full identity proof in this process (steps 1 and 2). 0 = this process is served by b. On
+ * failure why says what serves it instead. */
+int gm_backend_prove(const gm_backend *b, char *why, size_t whylen);
+/* The library file that defines the malloc this process calls (for messages). */
+const char *gm_malloc_provider(void);
+
+#endif
