@@ -390,15 +390,26 @@ static stat3 summarize(double *v, unsigned n)
     return s;
 }
 
+/* A member's JSON text, exactly as written (integers such as seeds keep every digit). */
+static int raw_of(const gm_jval *v, const char *path, const char **text)
+{
+    const gm_jval *m = gm_json_get(v, path);
+    *text = m ? m->raw : "";
+    return m ? (int)m->rawlen : 0;
+}
+
 /* Runs with the same allocator, workload, parameters, seed, ops and threads form a group. */
 static const char *group_key(gm_arena *a, const gm_jval *v)
 {
-    const gm_jval *params = gm_json_get(v, "workload.params");
+    static const char *const parts[] = {"allocator.name", "workload.name", "workload.threads",
+                                        "workload.ops", "workload.seed", "workload.params"};
     char buf[4096];
-    snprintf(buf, sizeof buf, "%s|%s|%g|%g|%g|%.*s", gm_json_get_str(v, "allocator.name", "?"),
-             gm_json_get_str(v, "workload.name", "?"), gm_json_get_num(v, "workload.threads", 0),
-             gm_json_get_num(v, "workload.ops", 0), gm_json_get_num(v, "workload.seed", 0),
-             params ? (int)params->rawlen : 0, params ? params->raw : "");
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0] && used < sizeof buf; i++) {
+        const char *t;
+        int n = raw_of(v, parts[i], &t);
+        used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%.*s", i ? "|" : "", n, t);
+    }
     return gm_arena_strdup(a, buf);
 }
 
@@ -532,9 +543,13 @@ static void write_summary_row(gm_json *j, const group *g)
     gm_json_object_begin(j, NULL);
     gm_json_str(j, "allocator", gm_json_get_str(v, "allocator.name", "?"));
     gm_json_str(j, "workload", gm_json_get_str(v, "workload.name", "?"));
-    gm_json_num(j, "threads", gm_json_get_num(v, "workload.threads", 0));
-    gm_json_num(j, "ops", gm_json_get_num(v, "workload.ops", 0));
-    gm_json_num(j, "seed", gm_json_get_num(v, "workload.seed", 0));
+    static const char *const nums[][2] = {
+        {"threads", "workload.threads"}, {"ops", "workload.ops"}, {"seed", "workload.seed"}};
+    for (size_t i = 0; i < 3; i++) {
+        const char *t;
+        int n = raw_of(v, nums[i][1], &t);
+        gm_json_raw(j, nums[i][0], n ? t : "null", n ? (size_t)n : 4);
+    }
     if (params) gm_json_raw(j, "params", params->raw, params->rawlen);
     gm_json_u64(j, "runs", g->nruns);
     gm_json_u64(j, "ok", g->nok);
@@ -605,21 +620,22 @@ static void csv_num(gm_json *c, double v)
     if (isnan(v))
         b[0] = 0;
     else
-        snprintf(b, sizeof b, "%.6g", v);
+        snprintf(b, sizeof b, "%.10g", v);
     csv_cell(c, b, false);
 }
 
 static void csv_row_key(gm_json *c, const gm_jval *v)
 {
-    char b[64];
+    static const char *const nums[] = {"workload.threads", "workload.ops", "workload.seed"};
     csv_cell(c, gm_json_get_str(v, "allocator.name", "?"), true);
     csv_cell(c, gm_json_get_str(v, "workload.name", "?"), false);
-    snprintf(b, sizeof b, "%g", gm_json_get_num(v, "workload.threads", 0));
-    csv_cell(c, b, false);
-    snprintf(b, sizeof b, "%g", gm_json_get_num(v, "workload.ops", 0));
-    csv_cell(c, b, false);
-    snprintf(b, sizeof b, "%g", gm_json_get_num(v, "workload.seed", 0));
-    csv_cell(c, b, false);
+    for (size_t i = 0; i < 3; i++) {
+        char b[64];
+        const char *t;
+        int n = raw_of(v, nums[i], &t);
+        snprintf(b, sizeof b, "%.*s", n, t);
+        csv_cell(c, b, false);
+    }
 }
 
 static void summary_csv(gm_json *c, const result_set *rs)
@@ -682,7 +698,7 @@ static void print_table(const result_set *rs)
         const gm_jval *v = g->first->v;
         const char *key = strchr(g->key, '|') + 1; /* the key without the allocator */
         if (!last || strcmp(last, key)) {
-            printf("\n%s  (threads %g, ops %g, seed %g)\n",
+            printf("\n%s  (threads %.0f, ops %.0f, seed %.0f)\n",
                    gm_json_get_str(v, "workload.name", "?"),
                    gm_json_get_num(v, "workload.threads", 0), gm_json_get_num(v, "workload.ops", 0),
                    gm_json_get_num(v, "workload.seed", 0));
