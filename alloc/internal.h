@@ -447,7 +447,9 @@ void gm_note_freed(gm_mheap *h, gm_m *m, size_t bytes);
 /* Sum every P's statistics shard and the heap's counters into ms (world stopped). */
 void gm_mstats_collect(gm_mheap *h, gm_memstats *ms);
 
-/* Misuse of the API (invalid, interior or double free): message naming p, then abort. */
+/* Misuse of the API (invalid, interior or double free): message naming p, then abort (or the
+ * test handler of gm_set_misuse_handler, gm_testing.h). Every call site detects the misuse
+ * before it takes a lock or changes any state, so a handler may longjmp out of it. */
 _Noreturn void gm_misuse(const char *what, const void *p);
 /* Internal bug: print and abort. */
 _Noreturn void gm_throw(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -460,6 +462,56 @@ _Noreturn void gm_throw(const char *fmt, ...) __attribute__((format(printf, 1, 2
 #endif
 #define GM_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define GM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---------------------------------------------------------------------------------------------
+ * Memory-checker annotations (mimalloc's habit: what is not handed out is poisoned).
+ *
+ * Go needs none of this (its memory is never freed by hand); a C heap does, so that a
+ * use-after-free *inside* a span is caught even though the slot's pages stay mapped. Under
+ * ASan (GM_ASAN, detected from the compiler) the bytes of a span that are not handed out are
+ * poisoned; under Valgrind (cmake -DGM_VALGRIND=ON, <valgrind/memcheck.h>) they are NOACCESS.
+ *   - mheap.c: a small span's whole pages at span init (its slots are not handed out yet) and
+ *     any span's pages when it goes back to the page heap; a large span's object at init;
+ *     every page a heap ever handed out is unpoisoned again at gm_heap_destroy, because ASan's
+ *     shadow outlives the munmap and the next mmap may reuse the addresses.
+ *   - malloc.c: a slot when it is handed out (GM_MEM_ALLOC; `zeroed` tells Valgrind the bytes
+ *     are defined zeros, as fresh pages and needzero == 0 slots are) and when gm_free records
+ *     it dead, *before* its freed bit is set: after that a sweeper on another thread may hand
+ *     the slot out again, and a late poison would hide the new object.
+ *   - mcache.c: a tiny block is unpoisoned whole when it is started and poisoned when it dies
+ *     (its last object freed and not current). Its objects share 16 bytes, so a freed tiny
+ *     object is caught only once every object of its block is dead.
+ * Nothing else in the allocator touches object memory (sweeping and the checkers read
+ * metadata only), so nothing needs to unpoison around them. In every other build the macros
+ * are empty and the hot path is unchanged.
+ * ------------------------------------------------------------------------------------------ */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GM_ASAN 1
+#endif
+#endif
+
+#if defined(GM_ASAN)
+#include <sanitizer/asan_interface.h>
+#define GM_MEM_ALLOC(p, n, zeroed)                                                                 \
+    ((void)(zeroed), __asan_unpoison_memory_region((const void *)(p), (n)))
+#define GM_MEM_FREE(p, n)   __asan_poison_memory_region((const void *)(p), (n))
+#define GM_MEM_FORGET(p, n) __asan_unpoison_memory_region((const void *)(p), (n))
+#elif defined(GM_VALGRIND)
+#include <valgrind/memcheck.h>
+#define GM_MEM_ALLOC(p, n, zeroed)                                                                 \
+    ((zeroed) ? (void)VALGRIND_MAKE_MEM_DEFINED((p), (n))                                          \
+              : (void)VALGRIND_MAKE_MEM_UNDEFINED((p), (n)))
+#define GM_MEM_FREE(p, n)   ((void)VALGRIND_MAKE_MEM_NOACCESS((p), (n)))
+#define GM_MEM_FORGET(p, n) ((void)(p), (void)(n)) /* munmap resets Valgrind's view */
+#else
+#define GM_MEM_ALLOC(p, n, zeroed) ((void)0)
+#define GM_MEM_FREE(p, n)          ((void)0)
+#define GM_MEM_FORGET(p, n)        ((void)0)
+#endif
 
 /* ---------------------------------------------------------------------------------------------
  * check.c — invariant checkers. Each returns NULL when every invariant holds, or a

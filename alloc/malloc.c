@@ -37,7 +37,9 @@
  *   dead object in Go stays in its slot until its span is swept. Exceptions: a tiny object
  *   frees its 16-byte block only when the block's last object is freed; a large object
  *   returns its pages to the page heap at once (the page heap then treats them as free,
- *   still backed by RAM, as Go's freeSpan does).
+ *   still backed by RAM, as Go's freeSpan does). Misuse is detected before any lock is taken
+ *   or any state changes, so a test handler (gm_set_misuse_handler) may longjmp out of
+ *   gm_misuse. Under ASan/Valgrind a freed slot is poisoned at once (internal.h).
  *
  * When sweeping happens (mgcsweep.go with a perfect mark):
  *   The heap runs sweep cycles. A cycle starts — as a GC cycle does in Go — with the world
@@ -98,9 +100,18 @@ static void write_all(const char *s, size_t n)
     }
 }
 
+static _Atomic(gm_misuse_handler) misuse_handler;
+
+gm_misuse_handler gm_set_misuse_handler(gm_misuse_handler fn)
+{
+    return atomic_exchange(&misuse_handler, fn);
+}
+
 _Noreturn void gm_misuse(const char *what, const void *p)
 {
-    char buf[256]; /* error paths never allocate */
+    gm_misuse_handler fn = atomic_load_explicit(&misuse_handler, memory_order_relaxed);
+    if (fn) fn(what, p); /* may longjmp: see gm_testing.h */
+    char buf[256];       /* error paths never allocate */
     int n = snprintf(buf, sizeof buf, "gomalloc: free(%p): %s\n", p, what);
     write_all(buf, n > 0 ? (size_t)n : 0);
     abort();
@@ -315,6 +326,7 @@ static void *alloc_small(gm_mheap *h, gm_p *pp, uint8_t sizeclass, unsigned flag
         if (!(v = next_free(h, pp, spc, refilled))) return NULL;
         s = pp->mcache.alloc[spc];
     }
+    GM_MEM_ALLOC(v, s->elemsize, !s->needzero);
     if ((flags & GM_ZERO) && s->needzero) memset((void *)v, 0, s->elemsize);
     return (void *)v;
 }
@@ -406,6 +418,9 @@ void gm_heap_free(gm_mheap *h, gm_m *m, void *ptr)
         gm_misuse("interior pointer (not the start of an object)", ptr);
     if (GM_UNLIKELY(!gm_mspan_is_allocated(s, idx)))
         gm_misuse("double free (object already freed and swept)", ptr);
+    /* Poison first: once the freed bit is set the slot may be swept and handed out again by
+     * another thread. A double free found below poisons a slot that was dead already. */
+    GM_MEM_FREE(p, elemsize);
     /* After this the span may be swept and released at any moment: touch it no more. */
     if (GM_UNLIKELY(!gm_mspan_set_freed(s, idx)))
         gm_misuse("double free (object already freed)", ptr);

@@ -29,6 +29,13 @@
  * with sweepgen == sg+3; tiny != 0 implies tinyoffset <= 16, tiny lies in tiny_span (class 5)
  * and its word has bit 31 set; no start bit at or above tinyoffset in the current block.
  *
+ * Under ASan/Valgrind a tiny block is poisoned whole when it dies (internal.h): a freed tiny
+ * object whose block still holds a live one stays addressable.
+ *
+ * Misuse: gm_tiny_free reports a free that starts no live object before it changes the word.
+ * Its second report can only fire when two threads free the same object at once; the loser's
+ * fetch_and cleared bits the winner had cleared already, so nothing is half-updated.
+ *
  * Locking: the caller holds the P; spans and words shared with gm_free use atomics.
  */
 #include <string.h>
@@ -94,6 +101,7 @@ static void tiny_retire(gm_mheap *h, gm_mspan *s, uintptr_t b)
     uintptr_t idx = (b - s->base) / GM_TINY_SIZE;
     uint32_t old = atomic_fetch_and(&s->tiny_meta[idx], ~GM_TINY_CURRENT);
     if (old == GM_TINY_CURRENT) {
+        GM_MEM_FREE(b, GM_TINY_SIZE); /* before the freed bit: see gm_heap_free */
         if (!gm_mspan_set_freed(s, idx)) gm_throw("tiny block %p died twice", (void *)b);
         gm_note_freed(h, NULL, GM_TINY_SIZE);
     }
@@ -119,6 +127,7 @@ void gm_mcache_mark_tiny(gm_mheap *h, gm_p *pp)
         gm_mspan *s = pp->tiny_survivor;
         uintptr_t idx = pp->tiny_survivor_block;
         atomic_fetch_and(&s->tiny_meta[idx], ~GM_TINY_CURRENT);
+        GM_MEM_FREE(s->base + idx * GM_TINY_SIZE, GM_TINY_SIZE);
         if (!gm_mspan_set_freed(s, idx))
             gm_throw("tiny block %p died twice", (void *)(s->base + idx * GM_TINY_SIZE));
         gm_note_freed(h, NULL, GM_TINY_SIZE);
@@ -180,6 +189,7 @@ void *gm_mcache_tiny_alloc(gm_mheap *h, gm_p *pp, size_t size, bool *refilled)
     }
     s->alloc_count++;
     uintptr_t b = s->base + idx * GM_TINY_SIZE;
+    GM_MEM_ALLOC(b, GM_TINY_SIZE, false);
     memset((void *)b, 0, GM_TINY_SIZE); /* Go always zeroes a new tiny block */
     uint32_t word = tiny_bits(0, size);
     /* Keep whichever block has more room left (Go: size < tinyoffset || tiny == 0). */
@@ -218,6 +228,7 @@ bool gm_tiny_free(gm_mheap *h, gm_mspan *s, uintptr_t p, uintptr_t idx, gm_m *m)
     uint32_t old = atomic_fetch_and(wp, ~clear);
     if (!(old & start)) gm_misuse("double free of a tiny object", (void *)p);
     if ((old & ~clear) == 0) { /* last object gone, block not current: the block dies */
+        GM_MEM_FREE(p - off, GM_TINY_SIZE); /* before the freed bit: see gm_heap_free */
         if (!gm_mspan_set_freed(s, idx)) gm_throw("tiny block %p died twice", (void *)(p - off));
         gm_note_freed(h, m, GM_TINY_SIZE);
     }

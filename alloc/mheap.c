@@ -24,6 +24,8 @@
  *   - gm_mheap_alloc_aligned exists because C has aligned_alloc and Go does not: it takes a
  *     larger run and gives the unaligned head and tail back to the page allocator.
  *   - Running out of memory returns NULL (Go throws).
+ *   - Under ASan/Valgrind, span pages that hold no handed-out object are poisoned (the
+ *     annotation points are listed in internal.h).
  *
  * Invariants (gm_mheap_check):
  *   heap_inuse == Σ npages×8192 of in-use heap spans; pages_in_use == Σ npages
@@ -218,7 +220,10 @@ void gm_heap_destroy(gm_mheap *h)
         uintptr_t b = h->reservations[i].base, e = b + h->reservations[i].size;
         for (uintptr_t a = b; a < e; a += GM_ARENA_BYTES) {
             gm_heaparena *r = atomic_load(&h->arenas[arena_index(a)]);
-            if (r) gm_sys_free(r, sizeof *r, &h->sys.gc_sys);
+            if (!r) continue;
+            /* Every page below zeroed_base may be poisoned; the addresses outlive us. */
+            GM_MEM_FORGET(a, r->zeroed_base);
+            gm_sys_free(r, sizeof *r, &h->sys.gc_sys);
         }
         gm_sys_unreserve((void *)b, h->reservations[i].size);
     }
@@ -320,8 +325,10 @@ static gm_mspan *init_span_locked(gm_mheap *h, uintptr_t base, size_t npages, si
         gm_mspan_init_large(s, spc);
         h->large_alloc += nbytes;
         h->large_alloc_count++;
+        GM_MEM_ALLOC(base, nbytes, !s->needzero); /* the one object is handed out now */
     } else {
         gm_mspan_init_small(s, spc);
+        GM_MEM_FREE(base, nbytes); /* no slot is handed out yet (internal.h) */
     }
     /* Statistics as allocSpan: scavenged pages become Ready (sysUsed). */
     h->heap_released -= scav;
@@ -378,6 +385,7 @@ static void free_span_locked(gm_mheap *h, gm_mspan *s)
         h->large_free += nbytes;
         h->large_free_count++;
     }
+    GM_MEM_FREE(s->base, nbytes); /* free pages are handed out by no one */
     set_spans_locked(h, s->base, s->npages, NULL);
     page_in_use_locked(h, s->base, false);
     h->heap_inuse -= nbytes;

@@ -24,5 +24,8 @@ const char *gm_cli_self(void);
 int gm_cmd_compare(int argc, char **argv);
 int gm_cmd_merge(int argc, char **argv);
 int gm_cmd_job(int argc, char **argv);
+int gm_cmd_trace(int argc, char **argv);
+int gm_cmd_import(int argc, char **argv);
+int gm_cmd_record(int argc, char **argv);
 
 #endif

@@ -7,6 +7,9 @@
  *             → merge (group the run files, medians and ranges, JSON + CSV + a table).
  * `--emit-jobs` prints the job commands instead of running them and `merge` joins whatever
  * they produced, so a large matrix can be spread over machines with the same code paths.
+ * `--programs` adds real programs (programs.c) as subjects: their job child is
+ * `gmbench program`, which is not preloaded itself and preloads the allocator into the program
+ * it times; their run files carry a "program" object instead of time/latency/memory.
  *
  * The parent is not measured, but it still takes its memory from gm_arena like the rest of the
  * harness: one way of doing things, and no allocator state inherited by children.
@@ -27,6 +30,7 @@
 
 #include "cli.h"
 #include "env.h"
+#include "programs.h"
 
 extern char **environ;
 
@@ -58,6 +62,8 @@ static const char *exit_meaning(int status)
         return "result not written";
     case 70:
         return "harness out of memory";
+    case GM_EXIT_PROGRAM:
+        return "the program failed";
     case 127:
         return "could not execute gmbench";
     default:
@@ -105,13 +111,13 @@ static char **child_env(gm_arena *a, const char *preload)
     return env;
 }
 
-static pid_t spawn_run(gm_arena *a, int argc, char **argv, const char *preload, const char *out,
-                       const char *errpath)
+static pid_t spawn_run(gm_arena *a, const char *cmd, int argc, char **argv, const char *preload,
+                       const char *out, const char *errpath)
 {
     char **cargv = gm_arena_alloc(a, sizeof(char *) * (size_t)(argc + 5));
     int k = 0;
     cargv[k++] = (char *)gm_cli_self();
-    cargv[k++] = "run";
+    cargv[k++] = (char *)cmd;
     for (int i = 0; i < argc; i++) cargv[k++] = argv[i];
     cargv[k++] = "--out";
     cargv[k++] = (char *)out;
@@ -194,9 +200,17 @@ static void describe_failure(job_result *res, unsigned timeout_s)
                  exit_meaning(res->exit_status), res->stderr_tail[0] ? ": " : "", res->stderr_tail);
 }
 
-static void write_failure_row(const gm_run_config *cfg, const job_result *res, const char *out)
+/* What a failure row says was measured: a workload or trace (cfg), or a program (prog). */
+typedef struct job_subject {
+    const gm_backend *backend;
+    unsigned rep;
+    const gm_run_config *cfg;
+    const gm_program *prog;
+} job_subject;
+
+static void write_failure_row(const job_subject *js, const job_result *res, const char *out)
 {
-    const gm_backend *only[] = {cfg->backend, NULL};
+    const gm_backend *only[] = {js->backend, NULL};
     char err[512];
     gm_json j;
     gm_json_init(&j, true);
@@ -214,10 +228,13 @@ static void write_failure_row(const gm_run_config *cfg, const job_result *res, c
     gm_json_str(&j, "stderr_tail", res->stderr_tail);
     gm_json_object_end(&j);
     gm_json_object_begin(&j, "allocator");
-    gm_json_str(&j, "name", cfg->backend->name);
+    gm_json_str(&j, "name", js->backend->name);
     gm_json_object_end(&j);
-    gm_run_write_workload(&j, cfg);
-    gm_json_u64(&j, "rep", cfg->rep);
+    if (js->prog)
+        gm_program_write_workload(&j, js->prog);
+    else
+        gm_run_write_workload(&j, js->cfg);
+    gm_json_u64(&j, "rep", js->rep);
     gm_env_write(&j, "env", only);
     gm_json_object_end(&j);
     if (gm_write_file_atomic(out, j.buf, j.len, err, sizeof err) != 0)
@@ -227,31 +244,59 @@ static void write_failure_row(const gm_run_config *cfg, const job_result *res, c
 
 /* Runs one measurement in a supervised child; writes out (the child's result, or a failure row
  * in its place). Returns 0 when the measurement succeeded, 1 when a failure row was written. */
+static bool has_flag(int argc, char **argv, const char *flag)
+{
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], flag)) return true;
+    return false;
+}
+
+/* A job's flags name a workload or trace (a `gmbench run` child, preloaded with the allocator)
+ * or a program (a `gmbench program` child, not preloaded: it preloads the program it runs). */
+static int parse_job(int argc, char **argv, job_subject *js, gm_run_config *cfg, char *err,
+                     size_t errlen)
+{
+    const char *ignored;
+    memset(js, 0, sizeof *js);
+    if (has_flag(argc, argv, "--program")) {
+        if (gm_program_parse(argc, argv, &js->backend, &js->prog, &js->rep, &ignored, err, errlen))
+            return -1;
+        return 0;
+    }
+    if (gm_cli_parse_run(argc, argv, cfg, &ignored, err, errlen) != 0) return -1;
+    js->backend = cfg->backend;
+    js->rep = cfg->rep;
+    js->cfg = cfg;
+    return 0;
+}
+
 static int supervise(int argc, char **argv, const char *out, unsigned timeout_s, job_result *res)
 {
     gm_run_config cfg;
-    const char *ignored;
+    job_subject js;
     char err[512], lib[PATH_LEN], errpath[PATH_LEN];
     memset(res, 0, sizeof *res);
     res->exit_status = -1;
-    if (gm_cli_parse_run(argc, argv, &cfg, &ignored, err, sizeof err) != 0) {
+    if (parse_job(argc, argv, &js, &cfg, err, sizeof err) != 0) {
         fprintf(stderr, "gmbench job: %s\n", err);
         return -1; /* not a measurement at all: nothing to record */
     }
-    if (cfg.backend->soname &&
-        gm_cli_require_installed(cfg.backend, lib, sizeof lib, err, sizeof err) != 0) {
+    if (js.backend->soname &&
+        gm_cli_require_installed(js.backend, lib, sizeof lib, err, sizeof err) != 0) {
         snprintf(res->reason, sizeof res->reason, "%s", err);
-        write_failure_row(&cfg, res, out);
+        write_failure_row(&js, res, out);
         return 1;
     }
     snprintf(errpath, sizeof errpath, "%s.stderr", out);
     unlink(out);
     gm_arena *a = gm_arena_create();
-    pid_t pid = spawn_run(a, argc, argv, cfg.backend->soname ? lib : NULL, out, errpath);
+    pid_t pid =
+        js.prog ? spawn_run(a, "program", argc, argv, NULL, out, errpath)
+                : spawn_run(a, "run", argc, argv, js.backend->soname ? lib : NULL, out, errpath);
     gm_arena_destroy(a);
     if (pid < 0) {
         snprintf(res->reason, sizeof res->reason, "fork failed: %s", strerror(errno));
-        write_failure_row(&cfg, res, out);
+        write_failure_row(&js, res, out);
         return 1;
     }
     wait_child(pid, timeout_s, res);
@@ -273,7 +318,7 @@ static int supervise(int argc, char **argv, const char *out, unsigned timeout_s,
         snprintf(res->reason, sizeof res->reason, "exited 0 without writing %s", out);
     else
         describe_failure(res, timeout_s);
-    write_failure_row(&cfg, res, out);
+    write_failure_row(&js, res, out);
     return 1;
 }
 
@@ -341,6 +386,15 @@ static const char *const metrics[] = {
     "memory.frag_peak_rss",
     "memory.frag_rss_at_peak_live",
     "memory.allocator_at_peak_live.frag_own",
+    /* Real programs (programs.c): wait4()'s rusage and the program's own throughput. */
+    "program.elapsed_s",
+    "program.user_s",
+    "program.sys_s",
+    "program.cpu_s",
+    "program.peak_rss_bytes",
+    "program.minor_faults",
+    "program.major_faults",
+    "program.throughput_per_s",
 };
 enum { NMETRICS = sizeof metrics / sizeof metrics[0] };
 
@@ -402,7 +456,7 @@ static int raw_of(const gm_jval *v, const char *path, const char **text)
 static const char *group_key(gm_arena *a, const gm_jval *v)
 {
     static const char *const parts[] = {"allocator.name", "workload.name", "workload.threads",
-                                        "workload.ops", "workload.seed", "workload.params"};
+                                        "workload.ops",   "workload.seed", "workload.params"};
     char buf[4096];
     size_t used = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0] && used < sizeof buf; i++) {
@@ -634,7 +688,7 @@ static void csv_row_key(gm_json *c, const gm_jval *v)
         const char *t;
         int n = raw_of(v, nums[i], &t);
         snprintf(b, sizeof b, "%.*s", n, t);
-        csv_cell(c, b, false);
+        csv_cell(c, strcmp(b, "null") ? b : "", false); /* a program has none of the three */
     }
 }
 
@@ -689,6 +743,42 @@ static double metric(const group *g, const char *name)
     return NAN;
 }
 
+static bool is_program_row(const group *g)
+{
+    return !strncmp(gm_json_get_str(g->first->v, "workload.name", ""), "program:", 8);
+}
+
+static void print_failed(const group *g)
+{
+    const gm_jval *reason = NULL;
+    for (unsigned r = 0; r < g->nruns && !reason; r++)
+        reason = gm_json_get(g->runs[r]->v, "failure.reason");
+    printf(" FAILED: %s\n", reason && reason->str ? reason->str : "?");
+}
+
+/* A real program's line: wall time, CPU, peak RSS, faults, its own throughput. */
+static void print_program_row(const group *g, bool header)
+{
+    const gm_jval *v = g->first->v;
+    if (header) {
+        printf("\n%s\n", gm_json_get_str(v, "workload.name", "?"));
+        printf("  %-10s %5s %8s %17s %8s %8s %9s %9s %12s\n", "allocator", "ok", "wall s",
+               "(min-max)", "user s", "sys s", "RSS MiB", "minflt", "throughput/s");
+    }
+    printf("  %-10s %2u/%-2u", gm_json_get_str(v, "allocator.name", "?"), g->nok, g->nruns);
+    if (!g->nok) return print_failed(g);
+    const stat3 *t = NULL;
+    for (unsigned m = 0; m < NMETRICS; m++)
+        if (!strcmp(metrics[m], "program.elapsed_s")) t = &g->m[m];
+    char thr[32] = "-"; /* most programs print no throughput of their own */
+    if (!isnan(metric(g, "program.throughput_per_s")))
+        snprintf(thr, sizeof thr, "%.0f", metric(g, "program.throughput_per_s"));
+    printf(" %8.2f %8.2f-%-8.2f %8.2f %8.2f %9.1f %9.0f %12s%s\n", t->median, t->min, t->max,
+           metric(g, "program.user_s"), metric(g, "program.sys_s"),
+           metric(g, "program.peak_rss_bytes") / 1048576.0, metric(g, "program.minor_faults"), thr,
+           g->nok < g->nruns ? "  (some runs failed)" : "");
+}
+
 /* The terminal table: one block per workload configuration, one line per allocator. */
 static void print_table(const result_set *rs)
 {
@@ -697,6 +787,11 @@ static void print_table(const result_set *rs)
         const group *g = &rs->groups[gi];
         const gm_jval *v = g->first->v;
         const char *key = strchr(g->key, '|') + 1; /* the key without the allocator */
+        if (is_program_row(g)) {
+            print_program_row(g, !last || strcmp(last, key));
+            last = key;
+            continue;
+        }
         if (!last || strcmp(last, key)) {
             printf("\n%s  (threads %.0f, ops %.0f, seed %.0f)\n",
                    gm_json_get_str(v, "workload.name", "?"),
@@ -708,10 +803,7 @@ static void print_table(const result_set *rs)
         }
         printf("  %-10s %2u/%-2u", gm_json_get_str(v, "allocator.name", "?"), g->nok, g->nruns);
         if (!g->nok) {
-            const gm_jval *reason = NULL;
-            for (unsigned r = 0; r < g->nruns && !reason; r++)
-                reason = gm_json_get(g->runs[r]->v, "failure.reason");
-            printf(" FAILED: %s\n", reason && reason->str ? reason->str : "?");
+            print_failed(g);
             continue;
         }
         const stat3 *ops = &g->m[0];
@@ -723,7 +815,8 @@ static void print_table(const result_set *rs)
                metric(g, "memory.frag_peak_rss"), g->nok < g->nruns ? "  (some runs failed)" : "");
     }
     printf("\nmedians over the successful repetitions; latencies in ns; RSS MiB = peak RSS over "
-           "the baseline; frag = that / peak live bytes\n");
+           "the baseline; frag = that / peak live bytes; programs: wait4() rusage of the "
+           "program, RSS = its peak\n");
 }
 
 /* Writes results.json, summary.csv and runs.csv into dir, each atomically. */
@@ -823,6 +916,11 @@ typedef struct compare_config {
     unsigned nallocs;
     const gm_workload *wls[MAX_LIST];
     unsigned nwls;
+    const char *traces[MAX_LIST]; /* replayed on their own threads, once per allocator */
+    unsigned ntraces;
+    const gm_program *progs[MAX_LIST]; /* real programs, timed whole (programs.c) */
+    unsigned nprogs;
+    bool strict; /* --strict for the trace replays */
     unsigned threads[MAX_LIST];
     unsigned nthreads;
     unsigned reps;
@@ -839,7 +937,9 @@ typedef struct compare_config {
 
 typedef struct planned {
     const gm_backend *b;
-    const gm_workload *w;
+    const gm_workload *w; /* NULL for a trace or a program */
+    const char *trace;
+    const gm_program *prog;
     unsigned threads, rep, index;
     char out[PATH_LEN];
 } planned;
@@ -905,6 +1005,37 @@ static int parse_workloads(compare_config *c, char *text, char *err, size_t errl
     return 0;
 }
 
+/* --programs LIST, or default/all: every program whose tools are installed. A program that is
+ * not installed is skipped with a message naming the Debian packages, as a missing allocator
+ * is under --allocators all. */
+static int parse_programs(compare_config *c, char *text, char *err, size_t errlen)
+{
+    const char *names[MAX_LIST];
+    unsigned n = 0;
+    if (!strcmp(text, "default") || !strcmp(text, "all")) {
+        for (const gm_program *const *p = gm_programs(); *p; p++) names[n++] = gm_program_name(*p);
+    } else if (split_list(text, names, MAX_LIST, &n)) {
+        snprintf(err, errlen, "--programs: too many");
+        return -1;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        char what[512];
+        const gm_program *p = gm_program_find(names[i]);
+        if (!p) {
+            snprintf(err, errlen,
+                     "--programs: unknown program '%s'; valid: python sqlite gcc "
+                     "redis, or default",
+                     names[i]);
+            return -1;
+        }
+        if (gm_program_installed(p, what, sizeof what))
+            c->progs[c->nprogs++] = p;
+        else
+            fprintf(stderr, "gmbench compare: skipping program %s: %s\n", names[i], what);
+    }
+    return 0;
+}
+
 static int parse_threads(compare_config *c, char *text, char *err, size_t errlen)
 {
     const char *items[MAX_LIST];
@@ -939,6 +1070,10 @@ static int parse_compare(int argc, char **argv, compare_config *c, char *err, si
             c->emit_jobs = true;
             continue;
         }
+        if (!strcmp(f, "--strict")) { /* the one flag without a value */
+            c->strict = true;
+            continue;
+        }
         if (i + 1 >= argc || strncmp(f, "--", 2)) {
             snprintf(err, errlen, i + 1 >= argc ? "%s needs a value" : "unexpected argument '%s'",
                      f);
@@ -946,11 +1081,23 @@ static int parse_compare(int argc, char **argv, compare_config *c, char *err, si
         }
         char *v = argv[++i];
         uint64_t u;
+        /* A list flag given again replaces the earlier list: scripts put defaults first. */
         if (!strcmp(f, "--allocators")) {
+            c->nallocs = 0;
             if (parse_allocators(c, v, err, errlen)) return -1;
         } else if (!strcmp(f, "--workloads")) {
+            c->nwls = 0;
             if (parse_workloads(c, v, err, errlen)) return -1;
+        } else if (!strcmp(f, "--traces")) {
+            if (split_list(v, c->traces, MAX_LIST, &c->ntraces)) {
+                snprintf(err, errlen, "--traces: too many");
+                return -1;
+            }
+        } else if (!strcmp(f, "--programs")) {
+            c->nprogs = 0;
+            if (parse_programs(c, v, err, errlen)) return -1;
         } else if (!strcmp(f, "--threads")) {
+            c->nthreads = 0;
             if (parse_threads(c, v, err, errlen)) return -1;
         } else if (!strcmp(f, "--reps") || !strcmp(f, "--timeout")) {
             if (gm_parse_u64(v, 0, &u) || u < 1 || u > 100000) {
@@ -986,8 +1133,10 @@ static int parse_compare(int argc, char **argv, compare_config *c, char *err, si
         snprintf(err, errlen, "compare needs --out DIR (for example results/NAME)");
         return -1;
     }
-    if (!c->nallocs || !c->nwls) {
-        snprintf(err, errlen, "compare needs --allocators and --workloads (lists, or all/default)");
+    if (!c->nallocs || (!c->nwls && !c->ntraces && !c->nprogs)) {
+        snprintf(err, errlen,
+                 "compare needs --allocators and --workloads (lists, or all/default) "
+                 "or --traces or --programs (with at least one installed)");
         return -1;
     }
     if (!c->nthreads) c->threads[c->nthreads++] = 1;
@@ -996,6 +1145,18 @@ static int parse_compare(int argc, char **argv, compare_config *c, char *err, si
 
 /* The child's run flags for one measurement. Workload parameters given to compare go only to
  * the workloads that have them. */
+/* compare passes these to every child; the rest of what it passes are workload parameters. */
+static bool is_run_flag(const char *f)
+{
+    static const char *const flags[] = {"--ops",   "--seed",         "--latency", "--sample-period",
+                                        "--touch", "--rss-interval", "--inject",  NULL};
+    for (int i = 0; flags[i]; i++)
+        if (!strcmp(f, flags[i])) return true;
+    return false;
+}
+
+/* The child's run flags for one measurement. Workload parameters given to compare go only to
+ * the workloads that have them; a trace takes no length, seed or parameters of its own. */
 static int child_args(const compare_config *c, const planned *p, char **args, char *bufs)
 {
     int n = 0;
@@ -1003,25 +1164,35 @@ static int child_args(const compare_config *c, const planned *p, char **args, ch
     snprintf(bufs + 32, 32, "%u", p->rep);
     args[n++] = "--allocator";
     args[n++] = (char *)p->b->name;
-    args[n++] = "--workload";
-    args[n++] = (char *)p->w->name;
-    args[n++] = "--threads";
-    args[n++] = bufs;
+    if (p->prog) { /* a program takes no run flags: it is its own workload */
+        args[n++] = "--program";
+        args[n++] = (char *)gm_program_name(p->prog);
+        args[n++] = "--rep";
+        args[n++] = bufs + 32;
+        args[n] = NULL;
+        return n;
+    }
+    args[n++] = p->trace ? "--trace" : "--workload";
+    args[n++] = (char *)(p->trace ? p->trace : p->w->name);
+    if (!p->trace) {
+        args[n++] = "--threads";
+        args[n++] = bufs;
+    } else if (c->strict) {
+        args[n++] = "--strict";
+    }
     args[n++] = "--rep";
     args[n++] = bufs + 32;
-    if (!c->has_ops && p->w->default_ops) {
+    if (!p->trace && !c->has_ops && p->w->default_ops) {
         snprintf(bufs + 64, 32, "%llu", (unsigned long long)p->w->default_ops);
         args[n++] = "--ops";
         args[n++] = bufs + 64;
     }
     for (unsigned i = 0; i < c->npass; i += 2) {
         const char *f = c->pass[i];
-        bool is_param = gm_wl_param_index(p->w, f + 2) >= 0;
-        bool is_run_flag = !strcmp(f, "--ops") || !strcmp(f, "--seed") || !strcmp(f, "--latency") ||
-                           !strcmp(f, "--sample-period") || !strcmp(f, "--touch") ||
-                           !strcmp(f, "--rss-interval") || !strcmp(f, "--inject");
+        bool is_param = p->w && gm_wl_param_index(p->w, f + 2) >= 0;
+        bool for_trace = strcmp(f, "--ops") && strcmp(f, "--seed");
         if (!strcmp(f, "--inject") && c->inject_into && c->inject_into != p->b) continue;
-        if (is_param || is_run_flag) {
+        if (is_param || (is_run_flag(f) && (!p->trace || for_trace))) {
             args[n++] = (char *)f;
             args[n++] = (char *)c->pass[i + 1];
         }
@@ -1031,24 +1202,16 @@ static int child_args(const compare_config *c, const planned *p, char **args, ch
 }
 
 /* Every passed flag must be a run flag or a parameter of at least one selected workload, and
- * every child command line must parse: errors surface before the first child starts. */
+ * every child command line must parse (a workload's generator must accept its parameters, a
+ * trace's header must read): errors surface before the first child starts. */
 static int check_plan(const compare_config *c, const planned *plan, size_t n, char *err,
                       size_t errlen)
 {
     for (unsigned i = 0; i < c->npass; i += 2) {
-        bool used = false;
+        bool used = is_run_flag(c->pass[i]);
         for (unsigned w = 0; w < c->nwls; w++)
             used |= gm_wl_param_index(c->wls[w], c->pass[i] + 2) >= 0;
-        gm_run_config probe;
-        const char *o;
-        char *one[] = {"--allocator",
-                       "bump",
-                       "--workload",
-                       (char *)c->wls[0]->name,
-                       (char *)c->pass[i],
-                       (char *)c->pass[i + 1],
-                       NULL};
-        if (!used && gm_cli_parse_run(6, one, &probe, &o, err, errlen)) {
+        if (!used) {
             snprintf(err, errlen, "%s is neither a run flag nor a parameter of a selected workload",
                      c->pass[i]);
             return -1;
@@ -1058,11 +1221,13 @@ static int check_plan(const compare_config *c, const planned *plan, size_t n, ch
         char *args[MAX_ARGS + 16], bufs[96], e2[512];
         gm_run_config probe;
         const char *o;
+        if (plan[k].prog) continue; /* its flags are fixed; `gmbench program` checks the rest */
         int argc = child_args(c, &plan[k], args, bufs);
         gm_wl_gen *g = NULL;
         if (gm_cli_parse_run(argc, args, &probe, &o, e2, sizeof e2) ||
-            !(g = gm_wl_open(probe.workload, &probe.wl, e2, sizeof e2))) {
-            snprintf(err, errlen, "%s on %s: %s", plan[k].w->name, plan[k].b->name, e2);
+            (probe.workload && !(g = gm_wl_open(probe.workload, &probe.wl, e2, sizeof e2)))) {
+            snprintf(err, errlen, "%s on %s: %s", plan[k].trace ? plan[k].trace : plan[k].w->name,
+                     plan[k].b->name, e2);
             return -1;
         }
         gm_wl_close(g);
@@ -1082,28 +1247,74 @@ static uint64_t splitmix(uint64_t *s)
  * shuffled (seeded, so a plan is reproducible), so slow drift of the machine spreads over all
  * allocators instead of favouring whichever runs first. File names use the canonical index,
  * so results sort the same whatever the run order was. */
+/* What is measured, before allocators and repetitions: each (workload, thread count), with the
+ * count clamped to the workload's limits (duplicates dropped), then each trace. */
+typedef struct subject {
+    const gm_workload *w;
+    unsigned threads;
+    const char *trace;
+    const gm_program *prog;
+} subject;
+
+static size_t make_subjects(const compare_config *c, subject *out)
+{
+    size_t n = 0;
+    for (unsigned w = 0; w < c->nwls; w++)
+        for (unsigned t = 0; t < c->nthreads; t++) {
+            const gm_workload *wl = c->wls[w];
+            unsigned th = c->threads[t];
+            th = th < wl->min_threads   ? wl->min_threads
+                 : th > wl->max_threads ? wl->max_threads
+                                        : th;
+            bool dup = false;
+            for (size_t k = 0; k < n; k++) dup |= out[k].w == wl && out[k].threads == th;
+            if (!dup) out[n++] = (subject){wl, th, NULL, NULL};
+        }
+    for (unsigned i = 0; i < c->ntraces; i++) out[n++] = (subject){NULL, 0, c->traces[i], NULL};
+    for (unsigned i = 0; i < c->nprogs; i++) out[n++] = (subject){NULL, 1, NULL, c->progs[i]};
+    return n;
+}
+
+static void plan_one(const compare_config *c, const subject *s, size_t si, unsigned b, unsigned rep,
+                     planned *p)
+{
+    p->b = c->allocs[b];
+    p->w = s->w;
+    p->trace = s->trace;
+    p->prog = s->prog;
+    p->threads = s->threads;
+    p->rep = rep;
+    p->index = (unsigned)((si * c->nallocs + b) * c->reps + rep);
+    char name[128];
+    if (s->prog) {
+        snprintf(name, sizeof name, "program-%s", gm_program_name(s->prog));
+    } else if (s->trace) {
+        const char *base = strrchr(s->trace, '/') ? strrchr(s->trace, '/') + 1 : s->trace;
+        snprintf(name, sizeof name, "trace-%.*s", (int)strcspn(base, "."), base);
+    } else {
+        snprintf(name, sizeof name, "%s-t%u", s->w->name, s->threads);
+    }
+    snprintf(p->out, sizeof p->out, "%s/runs/%05u-%s-%s-r%u.json", c->out, p->index, name,
+             p->b->name, rep);
+}
+
+/* Plan order: repetition-major; inside a repetition every (subject, allocator) once, shuffled
+ * (seeded, so a plan is reproducible), so slow drift of the machine spreads over all
+ * allocators instead of favouring whichever runs first. File names use the canonical index,
+ * so results sort the same whatever the run order was. */
 static planned *make_plan(gm_arena *a, const compare_config *c, size_t *n)
 {
-    size_t per_rep = (size_t)c->nwls * c->nthreads * c->nallocs;
-    planned *plan = gm_arena_alloc(a, sizeof(planned) * per_rep * c->reps);
+    subject *subj =
+        gm_arena_alloc(a, sizeof(subject) * (c->nwls * c->nthreads + c->ntraces + c->nprogs + 1));
+    size_t nsubj = make_subjects(c, subj);
+    planned *plan = gm_arena_alloc(a, sizeof(planned) * (nsubj * c->nallocs * c->reps + 1));
     uint64_t rng = c->seed ^ 0x5eedull;
     size_t k = 0;
     for (unsigned rep = 0; rep < c->reps; rep++) {
         size_t first = k;
-        for (unsigned w = 0; w < c->nwls; w++)
-            for (unsigned t = 0; t < c->nthreads; t++)
-                for (unsigned b = 0; b < c->nallocs; b++) {
-                    planned *p = &plan[k++];
-                    p->b = c->allocs[b];
-                    p->w = c->wls[w];
-                    p->threads = c->threads[t];
-                    if (p->threads < p->w->min_threads) p->threads = p->w->min_threads;
-                    if (p->threads > p->w->max_threads) p->threads = p->w->max_threads;
-                    p->rep = rep;
-                    p->index = (unsigned)(((w * c->nthreads + t) * c->nallocs + b) * c->reps + rep);
-                    snprintf(p->out, sizeof p->out, "%s/runs/%05u-%s-%s-t%u-r%u.json", c->out,
-                             p->index, p->w->name, p->b->name, p->threads, rep);
-                }
+        for (size_t si = 0; si < nsubj; si++)
+            for (unsigned b = 0; b < c->nallocs; b++)
+                plan_one(c, &subj[si], si, b, rep, &plan[k++]);
         for (size_t i = k - 1; i > first; i--) {
             size_t j = first + splitmix(&rng) % (i - first + 1);
             planned tmp = plan[i];
@@ -1151,9 +1362,9 @@ static void emit_jobs(const compare_config *c, const planned *plan, size_t n)
 static void progress(size_t k, size_t n, const planned *p, double elapsed, unsigned failed)
 {
     double left = k ? elapsed / (double)k * (double)(n - k) : 0;
-    fprintf(stderr, "[%zu/%zu] %-10s %-18s t=%u rep %u   %.0fs elapsed, ~%.0fs left%s%s\n", k + 1,
-            n, p->b->name, p->w->name, p->threads, p->rep, elapsed, left,
-            failed ? ", failures: " : "", failed ? "yes" : "");
+    const char *what = p->prog ? gm_program_name(p->prog) : p->trace ? p->trace : p->w->name;
+    fprintf(stderr, "[%zu/%zu] %-10s %-18s t=%u rep %u   %.0fs elapsed, ~%.0fs left, %u failed\n",
+            k + 1, n, p->b->name, what, p->threads, p->rep, elapsed, left, failed);
 }
 
 static void compare_config_json(gm_json *j, const void *ctx)
@@ -1166,6 +1377,13 @@ static void compare_config_json(gm_json *j, const void *ctx)
     gm_json_array_begin(j, "workloads");
     for (unsigned i = 0; i < c->nwls; i++) gm_json_str(j, NULL, c->wls[i]->name);
     gm_json_array_end(j);
+    gm_json_array_begin(j, "traces");
+    for (unsigned i = 0; i < c->ntraces; i++) gm_json_str(j, NULL, c->traces[i]);
+    gm_json_array_end(j);
+    gm_json_array_begin(j, "programs");
+    for (unsigned i = 0; i < c->nprogs; i++) gm_json_str(j, NULL, gm_program_name(c->progs[i]));
+    gm_json_array_end(j);
+    gm_json_bool(j, "strict", c->strict);
     gm_json_array_begin(j, "threads");
     for (unsigned i = 0; i < c->nthreads; i++) gm_json_u64(j, NULL, c->threads[i]);
     gm_json_array_end(j);

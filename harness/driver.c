@@ -23,6 +23,7 @@
 
 #include "clock.h"
 #include "env.h"
+#include "gm_trace.h"
 #include "histogram.h"
 
 /* Ops per batch: large enough that the barrier between batches (tens of µs) is lost in the
@@ -86,6 +87,8 @@ struct run {
     _Atomic int sampler_stop;
     rss_samples samples;
     uint64_t exec_ns;
+    uint64_t batch_base;     /* stream index of ops[0] */
+    _Atomic uint64_t ticket; /* strict replay: stream index of the next op allowed to run */
     uint64_t baseline_rss, rss_at_peak, final_rss;
     gm_json peak_stats;
 };
@@ -155,21 +158,37 @@ static inline void record(worker *w, int kind, uint64_t t0)
     gm_hist_record(w->hist[kind], d > w->r->overhead_ticks ? d - w->r->overhead_ticks : 0);
 }
 
-/* Spins until the id's previous op has run. Returns false when the run failed meanwhile (the
- * op we wait for may never come). */
+/* One step of a wait: spin briefly, then yield. False when the run failed meanwhile (the op
+ * waited for may never come). */
+static bool backoff(run *r, unsigned *spins)
+{
+    if (++*spins < 64) {
+#if defined(__x86_64__)
+        __builtin_ia32_pause();
+#endif
+        return true;
+    }
+    *spins = 0;
+    if (atomic_load_explicit(&r->failed, memory_order_relaxed)) return false;
+    sched_yield();
+    return true;
+}
+
+/* Waits until the id's previous op has run. */
 static bool wait_turn(run *r, slot *s, uint32_t seq)
 {
-    for (unsigned spins = 0; atomic_load_explicit(&s->seq, memory_order_acquire) != seq;) {
-        if (++spins < 64) {
-#if defined(__x86_64__)
-            __builtin_ia32_pause();
-#endif
-            continue;
-        }
-        spins = 0;
-        if (atomic_load_explicit(&r->failed, memory_order_relaxed)) return false;
-        sched_yield();
-    }
+    unsigned spins = 0;
+    while (atomic_load_explicit(&s->seq, memory_order_acquire) != seq)
+        if (!backoff(r, &spins)) return false;
+    return true;
+}
+
+/* Strict replay: waits until every op before stream index `index` has run. */
+static bool wait_ticket(run *r, uint64_t index)
+{
+    unsigned spins = 0;
+    while (atomic_load_explicit(&r->ticket, memory_order_acquire) != index)
+        if (!backoff(r, &spins)) return false;
     return true;
 }
 
@@ -181,8 +200,9 @@ static __attribute__((noinline)) int op_failed(worker *w, const gm_op *op, const
     return -1;
 }
 
+/* index: the op's stream index (used by strict replay only). */
 static inline __attribute__((always_inline)) int exec_op(worker *w, const gm_op *op, bool timed,
-                                                         bool threaded)
+                                                         bool threaded, uint64_t index)
 {
     run *r = w->r;
     const gm_backend *b = r->b;
@@ -190,7 +210,10 @@ static inline __attribute__((always_inline)) int exec_op(worker *w, const gm_op 
     uint64_t t0 = 0;
     void *p;
 
-    if (threaded && !wait_turn(r, s, op->seq)) return -1;
+    if (threaded) {
+        if (r->cfg->strict && !wait_ticket(r, index)) return -1;
+        if (!wait_turn(r, s, op->seq)) return -1;
+    }
     switch (op->kind) {
     case GM_OP_ALLOC:
         if (timed) t0 = gm_ticks_begin();
@@ -222,7 +245,10 @@ static inline __attribute__((always_inline)) int exec_op(worker *w, const gm_op 
         break;
     }
     atomic_store_explicit(&w->live, w->live_local, memory_order_relaxed);
-    if (threaded) atomic_store_explicit(&s->seq, op->seq + 1, memory_order_release);
+    if (threaded) {
+        atomic_store_explicit(&s->seq, op->seq + 1, memory_order_release);
+        if (r->cfg->strict) atomic_store_explicit(&r->ticket, index + 1, memory_order_release);
+    }
     return 0;
 }
 
@@ -232,13 +258,17 @@ exec_loop(worker *w, const gm_op *ops, const uint32_t *idx, size_t n, bool threa
 {
     if (w->r->cfg->latency == GM_LAT_OFF) {
         for (size_t i = 0; i < n; i++)
-            if (exec_op(w, threaded ? &ops[idx[i]] : &ops[i], false, threaded) < 0) return;
+            if (exec_op(w, threaded ? &ops[idx[i]] : &ops[i], false, threaded,
+                        threaded ? w->r->batch_base + idx[i] : 0) < 0)
+                return;
         return;
     }
     for (size_t i = 0; i < n; i++) {
         bool timed = --w->countdown == 0;
         if (timed) w->countdown = next_gap(w);
-        if (exec_op(w, threaded ? &ops[idx[i]] : &ops[i], timed, threaded) < 0) return;
+        if (exec_op(w, threaded ? &ops[idx[i]] : &ops[i], timed, threaded,
+                    threaded ? w->r->batch_base + idx[i] : 0) < 0)
+            return;
     }
 }
 
@@ -428,9 +458,10 @@ static void stop_workers(run *r)
 static int setup(run *r, char *err, size_t errlen)
 {
     const gm_run_config *cfg = r->cfg;
-    r->gen = gm_wl_open(cfg->workload, &cfg->wl, err, errlen);
+    r->gen = cfg->trace ? gm_trace_gen_open(cfg->trace, cfg->strict, err, errlen)
+                        : gm_wl_open(cfg->workload, &cfg->wl, err, errlen);
     if (!r->gen) return GM_EXIT_USAGE;
-    r->nthreads = cfg->wl.threads;
+    r->nthreads = r->gen->cfg.threads;
     gm_stream_track_init(&r->track, r->gen->nslots, r->nthreads);
     r->ops = gm_map(sizeof(gm_op) * BATCH, 1);
     r->slots = gm_map(sizeof(slot) * (r->gen->nslots ? r->gen->nslots : 1), 1);
@@ -557,22 +588,43 @@ static void write_samples(gm_json *j, const run *r)
 static const char *const latency_name[] = {"off", "sample", "all"};
 static const char *const touch_name[] = {"none", "first", "pages", "full"};
 
-void gm_run_write_workload(gm_json *j, const gm_run_config *cfg)
+/* A trace is named "trace:" + its file name without directory and extension. */
+static void write_trace_workload(gm_json *j, const gm_run_config *cfg)
 {
-    const gm_workload *wl = cfg->workload;
-    gm_json_object_begin(j, "workload");
+    const char *base = strrchr(cfg->trace, '/') ? strrchr(cfg->trace, '/') + 1 : cfg->trace;
+    const char *dot = strchr(base, '.');
+    char name[256];
+    snprintf(name, sizeof name, "trace:%.*s", dot ? (int)(dot - base) : (int)strlen(base), base);
+    gm_json_str(j, "name", name);
+    gm_json_object_begin(j, "params");
+    gm_json_str(j, "file", cfg->trace);
+    gm_json_bool(j, "strict", cfg->strict);
+    gm_json_object_end(j);
+}
+
+static void write_workload_params(gm_json *j, const gm_workload *wl, const gm_wl_config *c)
+{
     gm_json_str(j, "name", wl->name);
     gm_json_object_begin(j, "params");
     for (unsigned i = 0; i < wl->nparams; i++) {
         const gm_wl_param *p = &wl->params[i];
         if (p->type == GM_PARAM_ENUM)
-            gm_json_str(j, p->name, p->choices[cfg->wl.values[i].i]);
+            gm_json_str(j, p->name, p->choices[c->values[i].i]);
         else if (p->type == GM_PARAM_REAL)
-            gm_json_num(j, p->name, cfg->wl.values[i].r);
+            gm_json_num(j, p->name, c->values[i].r);
         else
-            gm_json_i64(j, p->name, cfg->wl.values[i].i);
+            gm_json_i64(j, p->name, c->values[i].i);
     }
     gm_json_object_end(j);
+}
+
+void gm_run_write_workload(gm_json *j, const gm_run_config *cfg)
+{
+    gm_json_object_begin(j, "workload");
+    if (cfg->trace)
+        write_trace_workload(j, cfg);
+    else
+        write_workload_params(j, cfg->workload, &cfg->wl);
     gm_json_u64(j, "seed", cfg->wl.seed);
     gm_json_u64(j, "ops", cfg->wl.ops);
     gm_json_u64(j, "threads", cfg->wl.threads);
@@ -669,12 +721,13 @@ static int drive(run *r, char *err, size_t errlen)
 {
     size_t n, peak_at;
     uint64_t base = 0;
+    const char *what = r->cfg->trace ? r->cfg->trace : r->cfg->workload->name;
     while ((n = gm_wl_next(r->gen, r->ops, BATCH)) > 0) {
         if (gm_stream_track_ops(&r->track, r->ops, n, &peak_at) < 0) {
-            snprintf(err, errlen, "workload %s produced an invalid stream: %s",
-                     r->cfg->workload->name, r->track.err);
+            snprintf(err, errlen, "%s produced an invalid stream: %s", what, r->track.err);
             return GM_EXIT_STREAM;
         }
+        r->batch_base = base;
         if (run_batch(r, n, peak_at, base) < 0) {
             for (unsigned t = 0; t < r->nthreads; t++)
                 if (r->w[t].fail[0]) {
@@ -684,6 +737,11 @@ static int drive(run *r, char *err, size_t errlen)
             return GM_EXIT_OOM;
         }
         base += n;
+    }
+    const char *trace_err = r->cfg->trace ? gm_trace_gen_error(r->gen) : NULL;
+    if (trace_err) {
+        snprintf(err, errlen, "%s: %s", what, trace_err);
+        return GM_EXIT_STREAM;
     }
     return GM_EXIT_OK;
 }

@@ -44,8 +44,12 @@ typedef enum gm_inject {
 
 typedef struct gm_run_config {
     const gm_backend *backend;
-    const gm_workload *workload;
-    gm_wl_config wl; /* seed, ops, threads, parameter values */
+    const gm_workload *workload; /* NULL when replaying a trace */
+    gm_wl_config wl;             /* seed, ops, threads, parameter values (for a trace: its ops
+                                    and threads, from its header) */
+    const char *trace;           /* replay this trace file instead of a workload */
+    bool strict;                 /* trace replay: every op in the trace's global order, and a
+                                    free of an object that is not live is an error */
     gm_latency_mode latency;
     unsigned sample_period; /* GM_LAT_SAMPLE */
     gm_touch_mode touch;

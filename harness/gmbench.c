@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "gm_trace.h"
+#include "programs.h"
 
 static const char usage[] =
     "usage: gmbench COMMAND [flags]\n"
@@ -21,13 +23,26 @@ static const char usage[] =
     "commands:\n"
     "  list                      allocators (installed or not) and workloads with parameters\n"
     "  run --allocator A --workload W [flags] [--out F.json]\n"
-    "                            one measurement in this process\n"
-    "  compare --allocators A,B|all --workloads W,V|default [flags] --out DIR\n"
+    "  run --allocator A --trace F.gmtrace [--strict] [flags] [--out F.json]\n"
+    "                            one measurement in this process (--strict: replay every\n"
+    "                            call in the trace's global order, refuse invalid frees)\n"
+    "  compare --allocators A,B|all --workloads W,V|default [--traces F,G] [flags] --out DIR\n"
     "                            a child per (allocator, workload, threads, repetition)\n"
+    "  compare ... --programs P,Q|default\n"
+    "                            also time whole programs (python sqlite gcc redis) under\n"
+    "                            each allocator, preloaded (harness/programs.c)\n"
     "  compare ... --emit-jobs   print one command per measurement instead of running them\n"
     "  merge --out DIR FILE.json|DIR...\n"
     "                            join run files into one result set\n"
-    "  job --out F.json [--timeout S] -- RUN-FLAGS\n"
+    "  trace info|dump|validate F, trace from-text TEXT --out F\n"
+    "                            inspect, check and convert traces (workloads/TRACE_FORMAT.md)\n"
+    "  import go|mtrace LOG --out F\n"
+    "                            a Go GODEBUG=allocfreetrace=1 log or a glibc mtrace log\n"
+    "  record --out F -- COMMAND ARGS...\n"
+    "                            record every malloc-family call of a program\n"
+    "  program --allocator A --program P [--rep N] [--out F.json]\n"
+    "                            one real program under one allocator, with LD_PRELOAD\n"
+    "  job --out F.json [--timeout S] -- RUN-FLAGS|PROGRAM-FLAGS\n"
     "                            run one measurement in a child with the right LD_PRELOAD;\n"
     "                            a child that fails leaves a failure row in F.json\n"
     "\n"
@@ -204,43 +219,97 @@ static int parse_run_flag(const char *flag, const char *v, gm_run_config *cfg, c
     return rc;
 }
 
+/* A trace decides its own length and threads: from its header (or a scan when the header was
+ * never patched). */
+static int trace_dimensions(gm_run_config *cfg, char *err, size_t errlen)
+{
+    bool complete;
+    gm_trace_reader *r = gm_trace_open(cfg->trace, err, errlen);
+    if (!r) return GM_EXIT_USAGE;
+    gm_trace_summary s = *gm_trace_header_summary(r, &complete);
+    gm_trace_close(r);
+    if (!complete) {
+        gm_trace_stats st;
+        if (gm_trace_scan(cfg->trace, &st, err, errlen) != 0) return GM_EXIT_USAGE;
+        s = st.summary;
+    }
+    uint64_t ops = s.count[GM_TR_ALLOC] + s.count[GM_TR_FREE] + s.count[GM_TR_REALLOC];
+    cfg->wl.threads = s.threads ? s.threads : 1;
+    cfg->wl.ops = cfg->strict ? ops : ops - s.invalid;
+    cfg->wl.seed = 0;
+    if (cfg->wl.ops == 0) {
+        snprintf(err, errlen, "%s: the trace has no allocator calls to replay", cfg->trace);
+        return GM_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* What runs: a workload (whose parameters are flags too) or a trace. */
+static int parse_subject(int argc, char **argv, gm_run_config *cfg, char *err, size_t errlen)
+{
+    for (int i = 0; i + 1 < argc; i++) {
+        const char *v = argv[i + 1];
+        if (!strcmp(argv[i], "--allocator") && !(cfg->backend = gm_cli_backend(v, err, errlen)))
+            return GM_EXIT_USAGE;
+        if (!strcmp(argv[i], "--workload") && !(cfg->workload = gm_cli_workload(v, err, errlen)))
+            return GM_EXIT_USAGE;
+        if (!strcmp(argv[i], "--trace")) cfg->trace = v;
+    }
+    if (!cfg->backend || !cfg->workload == !cfg->trace) {
+        snprintf(err, errlen, "run needs --allocator and one of --workload or --trace");
+        return GM_EXIT_USAGE;
+    }
+    if (cfg->workload) gm_wl_config_defaults(cfg->workload, &cfg->wl);
+    return 0;
+}
+
 int gm_cli_parse_run(int argc, char **argv, gm_run_config *cfg, const char **out, char *err,
                      size_t errlen)
 {
+    static const char *const not_for_traces[] = {"--ops", "--seed", "--threads", NULL};
     gm_run_config_defaults(cfg);
     *out = NULL;
-    /* The workload first: its parameters are flags too. */
-    for (int i = 0; i + 1 < argc; i++) {
-        if (!strcmp(argv[i], "--allocator") &&
-            !(cfg->backend = gm_cli_backend(argv[i + 1], err, errlen)))
-            return GM_EXIT_USAGE;
-        if (!strcmp(argv[i], "--workload") &&
-            !(cfg->workload = gm_cli_workload(argv[i + 1], err, errlen)))
-            return GM_EXIT_USAGE;
-    }
-    if (!cfg->backend || !cfg->workload) {
-        snprintf(err, errlen, "run needs --allocator and --workload");
-        return GM_EXIT_USAGE;
-    }
-    gm_wl_config_defaults(cfg->workload, &cfg->wl);
-    for (int i = 0; i < argc; i += 2) {
+    int rc = parse_subject(argc, argv, cfg, err, errlen);
+    for (int i = 0; rc == 0 && i < argc; i += 2) {
         const char *flag = argv[i];
         if (strncmp(flag, "--", 2) != 0) {
             snprintf(err, errlen, "unexpected argument '%s'", flag);
             return GM_EXIT_USAGE;
         }
+        if (!strcmp(flag, "--strict")) { /* the one flag without a value */
+            cfg->strict = true;
+            i--;
+            continue;
+        }
         if (i + 1 >= argc) {
             snprintf(err, errlen, "%s needs a value", flag);
             return GM_EXIT_USAGE;
         }
-        if (!strcmp(flag, "--allocator") || !strcmp(flag, "--workload")) continue;
-        int rc = parse_run_flag(flag, argv[i + 1], cfg, out, err, errlen);
-        if (rc == -1 &&
-            gm_wl_set_param(cfg->workload, &cfg->wl, flag + 2, argv[i + 1], err, errlen) != 0)
+        for (int k = 0; cfg->trace && not_for_traces[k]; k++)
+            if (!strcmp(flag, not_for_traces[k])) {
+                snprintf(err, errlen,
+                         "%s does not apply to --trace: a trace replays all of its "
+                         "calls on its own threads",
+                         flag);
+                return GM_EXIT_USAGE;
+            }
+        if (!strcmp(flag, "--allocator") || !strcmp(flag, "--workload") || !strcmp(flag, "--trace"))
+            continue;
+        rc = parse_run_flag(flag, argv[i + 1], cfg, out, err, errlen);
+        if (rc == -1 && cfg->trace) {
+            snprintf(err, errlen, "unknown flag %s for a trace replay", flag);
             return GM_EXIT_USAGE;
-        if (rc > 0) return rc;
+        }
+        if (rc == -1)
+            rc = gm_wl_set_param(cfg->workload, &cfg->wl, flag + 2, argv[i + 1], err, errlen)
+                     ? GM_EXIT_USAGE
+                     : 0;
     }
-    return 0;
+    if (rc == 0 && cfg->strict && !cfg->trace) {
+        snprintf(err, errlen, "--strict applies to --trace replay only");
+        rc = GM_EXIT_USAGE;
+    }
+    return rc == 0 && cfg->trace ? trace_dimensions(cfg, err, errlen) : rc;
 }
 
 /* ---- list ---- */
@@ -350,6 +419,13 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "compare")) return gm_cmd_compare(argc - 2, argv + 2);
     if (!strcmp(cmd, "merge")) return gm_cmd_merge(argc - 2, argv + 2);
     if (!strcmp(cmd, "job")) return gm_cmd_job(argc - 2, argv + 2);
-    fprintf(stderr, "gmbench: unknown command '%s'; valid: list run compare merge job\n", cmd);
+    if (!strcmp(cmd, "program")) return gm_cmd_program(argc - 2, argv + 2);
+    if (!strcmp(cmd, "trace")) return gm_cmd_trace(argc - 2, argv + 2);
+    if (!strcmp(cmd, "import")) return gm_cmd_import(argc - 2, argv + 2);
+    if (!strcmp(cmd, "record")) return gm_cmd_record(argc - 2, argv + 2);
+    fprintf(stderr,
+            "gmbench: unknown command '%s'; valid: list run compare merge job program trace import "
+            "record\n",
+            cmd);
     return GM_EXIT_USAGE;
 }

@@ -8,7 +8,17 @@ GM_PACKAGES=(
   clang-14 libclang-rt-14-dev llvm-14 clang-format-14   # sanitizer presets, libFuzzer, coverage
   golang-1.19-go                                        # Go's sizeclasses.go to diff against
   python3 python3-jsonschema                            # result-schema tests (system python3)
+  libzstd-dev                                           # compressed traces
+  libbenchmark-dev                                      # gm-microbench (harness/bench/)
+  libbenchmark-tools python3-scipy                      # its compare.py (harness/bench/README.md)
+  python3-matplotlib python3-numpy                      # scripts/report.py
+  sqlite3 git perl make gcc libpython3.11-testsuite     # real programs on the preload (tests)
+  redis-server redis-tools                              # real programs: redis in compare
 )
+
+# Optional tools, installed on request (`scripts/deps.sh afl++ valgrind`): AFL++ for the fuzz
+# targets (fuzz/README.md) and Valgrind for a -DGM_VALGRIND=ON build (valgrind/memcheck.h).
+GM_OPTIONAL_PACKAGES=(afl++ valgrind)
 
 # The competitors gmbench measures (each backend names its runtime package in `gmbench list`).
 GM_ALLOCATOR_PACKAGES=(libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libtbb-dev)

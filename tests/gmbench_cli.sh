@@ -5,26 +5,11 @@
 set -uo pipefail
 gmbench=$1 work=$2 sanitized=$3
 rm -rf "$work" && mkdir -p "$work"
-fails=0 passes=0
-
-# expect STATUS PATTERN -- command...: exit status and a stderr+stdout pattern (grep -E).
-expect() {
-  local want=$1 pattern=$2; shift 3
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  # The output is matched as one line, so a pattern may span the lines of a message.
-  if [ "$rc" -ne "$want" ] || ! tr '\n' ' ' <<<"$out" | grep -Eq -- "$pattern"; then
-    echo "FAIL: $* → status $rc (want $want), output:"; sed 's/^/    /' <<<"$out" | head -20
-    echo "    expected pattern: $pattern"
-    fails=$((fails + 1))
-  else
-    passes=$((passes + 1))
-  fi
-}
+source "$(dirname "$0")/expect.sh"
 
 run=(--workload churn --ops 20000 --live 500)
 expect 2 'usage: gmbench' -- "$gmbench"
-expect 2 "unknown command 'frobnicate'; valid: list run compare merge job" -- "$gmbench" frobnicate
+expect 2 "unknown command 'frobnicate'; valid: list run compare merge job program trace import record" -- "$gmbench" frobnicate
 expect 0 'gomodel.*bump.*sizeclass-sweep.*batch.*churn.*fragment.*producer-consumer.*larson.*large.*tiny' \
   -- "$gmbench" list
 expect 2 "unknown allocator 'nosuch'; valid: gomodel glibc jemalloc mimalloc tcmalloc tbbmalloc bump" \
@@ -38,7 +23,7 @@ expect 2 "unknown parameter --nosuch for workload churn" \
   -- "$gmbench" run --allocator bump "${run[@]}" --nosuch 3
 expect 2 "\-\-live: .*" -- "$gmbench" run --allocator bump "${run[@]}" --live -5
 expect 2 "\-\-seed needs a value" -- "$gmbench" run --allocator bump "${run[@]}" --seed
-expect 2 "run needs --allocator and --workload" -- "$gmbench" run --workload churn
+expect 2 "run needs --allocator and one of --workload or --trace" -- "$gmbench" run --workload churn
 expect 2 "\-\-inject: 'segv' is not KIND@OP" -- "$gmbench" run --allocator bump "${run[@]}" --inject segv
 # No partial result: a refused run leaves no file behind.
 expect 2 "is not a number" -- "$gmbench" run --allocator bump "${run[@]}" --ops x --out "$work/bad.json"
@@ -92,5 +77,4 @@ if [ "$sanitized" = 0 ]; then
   expect 0 '"mallocs"' -- cat "$work/gomodel.json"
 fi
 
-echo "gmbench_cli: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+expect_finish gmbench_cli

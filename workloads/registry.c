@@ -63,5 +63,7 @@ size_t gm_wl_next(gm_wl_gen *g, gm_op *ops, size_t max)
 
 void gm_wl_close(gm_wl_gen *g)
 {
-    if (g) gm_arena_destroy(g->arena);
+    if (!g) return;
+    if (g->wl->fini) g->wl->fini(g);
+    gm_arena_destroy(g->arena);
 }

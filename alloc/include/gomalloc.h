@@ -20,6 +20,10 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility (internal functions stay internal); everything
+ * declared in this header is its exported API. */
+#pragma GCC visibility push(default)
+
 void *gm_malloc(size_t size);
 void *gm_calloc(size_t nmemb, size_t size);
 void *gm_realloc(void *p, size_t size);
@@ -86,6 +90,8 @@ int gm_gomaxprocs(void);
  * used last. Runs automatically when a thread exits; harmless to call more than once, and the
  * thread may allocate again afterwards. */
 void gm_thread_detach(void);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -106,6 +106,9 @@ typedef struct gm_workload {
     int (*init)(gm_wl_gen *g, char *err, size_t errlen);
     /* Writes up to max ops; returns how many (0 only at the end of the stream). */
     size_t (*next)(gm_wl_gen *g, gm_op *ops, size_t max);
+    /* Releases what the generator holds beyond g->arena (a trace's file descriptor and
+     * mappings); called by gm_wl_close. NULL when there is nothing. */
+    void (*fini)(gm_wl_gen *g);
 } gm_workload;
 
 /* Generator state common to every workload. */
