@@ -7,7 +7,7 @@
  *   gmbench trace validate F [--strict]
  *   gmbench trace from-text T --out F
  *   gmbench import go|mtrace LOG --out F
- *   gmbench record --out F [--no-timestamps] -- command args...
+ *   gmbench record --out F [--no-timestamps|--exact-timestamps] -- command args...
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -215,11 +215,13 @@ int gm_cmd_import(int argc, char **argv)
     return 0;
 }
 
-/* gmbench record [--no-timestamps] [--keep-raw] [--compress LEVEL] --out F -- command args...
+/* gmbench record [--no-timestamps|--exact-timestamps] [--keep-raw] [--compress LEVEL] --out F
+ * -- command args... Timestamps are read at every 32nd call of a thread unless exact.
  * Exits with the command's status (128 + N for signal N), as a wrapper should. */
 int gm_cmd_record(int argc, char **argv)
 {
-    gm_record_config cfg = {.timestamps = true};
+    /* Coarse timestamps by default: a clock read at every call would be most of the cost. */
+    gm_record_config cfg = {.timestamps = true, .time_every = 32};
     int i = 0;
     for (; i < argc && strcmp(argv[i], "--"); i++) {
         uint64_t level;
@@ -227,6 +229,8 @@ int gm_cmd_record(int argc, char **argv)
             cfg.out = argv[++i];
         else if (!strcmp(argv[i], "--no-timestamps"))
             cfg.timestamps = false;
+        else if (!strcmp(argv[i], "--exact-timestamps"))
+            cfg.time_every = 1;
         else if (!strcmp(argv[i], "--keep-raw"))
             cfg.keep_raw = true;
         else if (!strcmp(argv[i], "--compress") && i + 1 < argc &&

@@ -736,7 +736,8 @@ static void remove_raw_dir(const char *dir)
 }
 
 /* The child's environment: ours without the recorder's variables, plus them. */
-static char **child_env(gm_arena *a, const char *lib, const char *dir, bool times)
+/* times: 0 = no timestamps, else read the clock every `times` calls of a thread. */
+static char **child_env(gm_arena *a, const char *lib, const char *dir, unsigned times)
 {
     size_t n = 0;
     const char *old_preload = NULL;
@@ -763,7 +764,8 @@ static char **child_env(gm_arena *a, const char *lib, const char *dir, bool time
     len = strlen(dir) + 32;
     env[k] = gm_arena_alloc(a, len);
     snprintf(env[k++], len, GM_REC_ENV_DIR "=%s", dir);
-    env[k++] = times ? GM_REC_ENV_TIME "=1" : GM_REC_ENV_TIME "=0";
+    env[k] = gm_arena_alloc(a, 32);
+    snprintf(env[k++], 32, GM_REC_ENV_TIME "=%u", times);
     env[k] = NULL;
     return env;
 }
@@ -847,7 +849,8 @@ int gm_record_run(const gm_record_config *cfg, gm_record_result *res, char *err,
         }
     }
     gm_arena *a = gm_arena_create();
-    char **env = child_env(a, lib, res->raw_dir, cfg->timestamps);
+    unsigned times = !cfg->timestamps ? 0 : cfg->time_every ? cfg->time_every : 1;
+    char **env = child_env(a, lib, res->raw_dir, times);
     pid_t pid = spawn(cfg, env, err, errlen);
     gm_arena_destroy(a);
     if (pid < 0) {

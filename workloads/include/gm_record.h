@@ -26,6 +26,9 @@ typedef struct gm_record_config {
     const char *library; /* libgmrecord.so; NULL: gm_record_library() */
     const char *raw_dir; /* where the raw logs go; NULL: a new out.raw.XXXXXX directory */
     bool timestamps;     /* record CLOCK_MONOTONIC per call (the traces carry times) */
+    unsigned time_every; /* with timestamps: read the clock at every time_every-th call of a
+                            thread and stamp the calls between with that reading (0 or 1:
+                            every call, exact but the costliest part of recording) */
     bool keep_raw;       /* keep the raw directory (else removed after a conversion) */
     int compress;        /* trace compression, as gm_trace_meta.compress (0 = none) */
 } gm_record_config;
