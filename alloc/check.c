@@ -596,13 +596,125 @@ static const char *span_holders_check(gm_mheap *h, uint32_t gen, char *buf, size
     return NULL;
 }
 
+/* ---- GC mode (gc.c) --------------------------------------------------------------------------- */
+
+static unsigned popcount_words(const _Atomic uint64_t *w, size_t nbits)
+{
+    unsigned c = 0;
+    for (size_t i = 0; i * 64 < nbits; i++) {
+        uint64_t v = atomic_load(&w[i]);
+        if ((i + 1) * 64 > nbits) v &= ((uint64_t)1 << (nbits % 64)) - 1;
+        c += (unsigned)__builtin_popcountll(v);
+    }
+    return c;
+}
+
+static const char *pending_object_check(gm_mheap *h, uintptr_t p, uint64_t *bytes, char *buf,
+                                        size_t n)
+{
+    gm_mspan *s = gm_mheap_span_of(h, p);
+    CHECK_OR_FAIL(s, "pending free %#lx: no in-use span", (unsigned long)p);
+    CHECK_OR_FAIL(gm_gc_is_pending(s, p), "pending free %#lx: pending bit clear", (unsigned long)p);
+    if (s->div_mul == 0) {
+        CHECK_OR_FAIL(p == s->base, "pending free %#lx: inside large span %#lx", (unsigned long)p,
+                      (unsigned long)s->base);
+        *bytes += s->npages * GM_PAGE_SIZE;
+        return NULL;
+    }
+    uintptr_t idx = gm_mspan_obj_index(s, p);
+    uint32_t word = s->tiny_meta ? atomic_load(&s->tiny_meta[idx]) : 0;
+    bool freed = (atomic_load(&s->freed_bits[idx / 64]) >> (idx % 64)) & 1;
+    CHECK_OR_FAIL(gm_mspan_is_allocated(s, idx) && !freed,
+                  "pending free %#lx: slot %lu not allocated, or freed", (unsigned long)p,
+                  (unsigned long)idx);
+    if (s->tiny_pending && !(word == 0 && p == s->base + idx * GM_TINY_SIZE)) {
+        size_t sz = gm_tiny_usable_size(s, p, idx);
+        CHECK_OR_FAIL(sz > 0, "pending tiny free %#lx: no live object starts there",
+                      (unsigned long)p);
+        *bytes += sz;
+    } else {
+        *bytes += s->elemsize;
+    }
+    return NULL;
+}
+
+const char *gm_gc_check(gm_mheap *h, char *buf, size_t n)
+{
+    gm_gcstate *g = &h->gc;
+    if (!g->enabled) return NULL;
+    uint64_t count = 0, bytes = 0, want_count = 0, want_bytes = 0;
+    const char *e;
+    for (uint32_t i = 0; i <= h->nprocs; i++) {
+        const gm_gcbuf *b = i < h->nprocs ? h->allp[i].gcbuf : g->full;
+        for (; b; b = i < h->nprocs ? NULL : b->next) {
+            CHECK_OR_FAIL(b->n <= GM_GCBUF_CAP, "pending buffer holds %llu objects",
+                          (unsigned long long)b->n);
+            for (uint64_t k = 0; k < b->n; k++)
+                if ((e = pending_object_check(h, (uintptr_t)b->obj[k], &bytes, buf, n))) return e;
+            count += b->n;
+        }
+        if (i < h->nprocs) {
+            want_count += h->allp[i].pending_count;
+            want_bytes += h->allp[i].pending_bytes;
+        }
+    }
+    CHECK_OR_FAIL(count == want_count && bytes == want_bytes,
+                  "pending frees: buffers hold %llu objects of %llu bytes, counters say %llu of "
+                  "%llu",
+                  (unsigned long long)count, (unsigned long long)bytes,
+                  (unsigned long long)want_count, (unsigned long long)want_bytes);
+    /* Every pending bit belongs to a buffered object, and dead_unswept is the freed bytes. */
+    uint64_t bits = 0, dead = 0;
+    const gm_pagealloc *pa = &h->pages;
+    for (size_t r = 0; r < pa->n_in_use; r++)
+        for (uintptr_t p = pa->in_use[r].base; p < pa->in_use[r].limit;) {
+            gm_mspan *s = span_at(h, p);
+            if (!s) {
+                p += GM_PAGE_SIZE;
+                continue;
+            }
+            size_t nb = s->div_mul == 0 ? 1 : s->nelems;
+            bits += popcount_words(s->pending_bits, nb);
+            if (s->tiny_pending) bits += popcount_words(s->tiny_pending, GM_PAGE_SIZE);
+            if (s->div_mul) dead += (uint64_t)popcount_words(s->freed_bits, nb) * s->elemsize;
+            p += s->npages * GM_PAGE_SIZE;
+        }
+    CHECK_OR_FAIL(bits == count, "%llu pending bits set, %llu objects pending",
+                  (unsigned long long)bits, (unsigned long long)count);
+    int64_t du = atomic_load(&g->dead_unswept);
+    CHECK_OR_FAIL(du >= 0 && (uint64_t)du == dead, "dead_unswept %lld, freed bits hold %llu bytes",
+                  (long long)du, (unsigned long long)dead);
+    return NULL;
+}
+
+/* HeapAlloc includes every pending object (needs every mcache flushed or consistent). */
+static const char *gc_heap_alloc_check(gm_mheap *h, char *buf, size_t n)
+{
+    if (!h->gc.enabled) return NULL;
+    gm_memstats ms;
+    gm_mstats_collect(h, &ms);
+    uint64_t unflushed = 0; /* allocations still counted only by cached spans */
+    for (uint32_t i = 0; i < h->nprocs; i++)
+        for (int spc = 0; spc < GM_NUM_SPAN_CLASSES; spc++) {
+            const gm_mspan *s = h->allp[i].mcache.alloc[spc];
+            unflushed += (uint64_t)(s->alloc_count - s->alloc_count_before_cache) * s->elemsize;
+        }
+    CHECK_OR_FAIL(ms.heap_alloc + unflushed >= ms.pending_bytes,
+                  "HeapAlloc %llu (+%llu in caches) < pending bytes %llu",
+                  (unsigned long long)ms.heap_alloc, (unsigned long long)unflushed,
+                  (unsigned long long)ms.pending_bytes);
+    return NULL;
+}
+
 const char *gm_heap_check(gm_mheap *h, char *buf, size_t n)
 {
     const char *e = gm_mheap_check(h, buf, n);
     if (e) return e;
     uint32_t gen = atomic_fetch_add(&check_generation, 1) + 1;
     if ((e = span_holders_check(h, gen, buf, n))) return e;
-    return recount_check(h, gen, buf, n);
+    if ((e = recount_check(h, gen, buf, n))) return e;
+    if ((e = gm_gc_check(h, buf, n))) return e;
+    return gc_heap_alloc_check(h, buf, n);
 }
 
 const char *gm_heap_check_stopped(gm_mheap *h, char *buf, size_t n)
@@ -612,5 +724,6 @@ const char *gm_heap_check_stopped(gm_mheap *h, char *buf, size_t n)
     const char *e = gm_mheap_check(h, buf, n);
     pthread_mutex_unlock(&h->lock);
     if (e) return e;
+    if ((e = gm_gc_check(h, buf, n))) return e; /* GC-mode frees need a P: none runs now */
     return span_holders_check(h, atomic_fetch_add(&check_generation, 1) + 1, buf, n);
 }

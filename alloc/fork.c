@@ -59,5 +59,6 @@ void gm_heap_fork_child(gm_mheap *h)
     for (uint32_t i = 0; i < h->nprocs; i++)
         atomic_store_explicit(&h->allp[i].owner, NULL, memory_order_relaxed);
     pthread_mutex_init(&h->stw_lock, NULL);
+    pthread_mutex_init(&h->gc.lock, NULL); /* GC mode: only taken with a P held, so free now */
     fork_m.p = NULL;
 }

@@ -8,9 +8,9 @@
  * its own invariants and locking; check.c verifies them.
  *
  * Lock order (never taken in the other direction):
- *     stw_lock  ->  P ownership  ->  mcentral.lock  |  mheap.lock
- * mcentral.lock and mheap.lock are leaves: nothing else is acquired while holding either, and
- * no path holds both (Go's span sets are lock-free; ours are short critical sections).
+ *     stw_lock  ->  P ownership  ->  mcentral.lock  |  mheap.lock  |  gc.lock
+ * mcentral.lock, mheap.lock and gc.lock (GC mode's pending list) are leaves: nothing else is
+ * acquired while holding one, and no path holds two (Go's span sets are lock-free; ours are short critical sections).
  */
 #ifndef GM_INTERNAL_H
 #define GM_INTERNAL_H
@@ -140,6 +140,11 @@ struct gm_mspan {
      * to rotate them on. */
     _Atomic uint64_t alloc_bits[GM_ALLOC_BITS_WORDS];
     _Atomic uint64_t freed_bits[GM_ALLOC_BITS_WORDS];
+    /* GC mode only (gc.c): 1 = freed by gm_free, held until the next cycle applies it.
+     * tiny_pending: the same for tiny objects, one bit per byte offset of the span (its start
+     * byte), carved from the tiny_meta allocation; NULL in the default mode. */
+    _Atomic uint64_t pending_bits[GM_ALLOC_BITS_WORDS];
+    _Atomic uint64_t *tiny_pending;
 };
 
 /* Tiny-block metadata word (one per 16-byte block of spc 5; mcache.c explains the model):
@@ -262,7 +267,8 @@ typedef struct gm_pstats {
     uint64_t small_alloc_count[GM_NUM_SIZE_CLASSES];
     uint64_t small_free_count[GM_NUM_SIZE_CLASSES];
     uint64_t tiny_alloc_count;
-} gm_pstats; /* heapStatsDelta, one shard per P; written by the P's holder only */
+    uint64_t pages_swept; /* pages of spans swept by this P (large spans freed by a cycle too) */
+} gm_pstats;              /* heapStatsDelta, one shard per P; written by the P's holder only */
 
 typedef struct gm_mcache {
     gm_mspan *alloc[GM_NUM_SPAN_CLASSES];
@@ -286,6 +292,10 @@ typedef struct gm_p {
      * keeps it alive through that cycle (gcMarkTinyAllocs), so it dies when the next starts. */
     gm_mspan *tiny_survivor;
     uintptr_t tiny_survivor_block;
+    /* GC mode (gc.c): the P's pending-free buffer and the frees it holds since the last
+     * cycle (flushed buffers included). */
+    struct gm_gcbuf *gcbuf;
+    uint64_t pending_count, pending_bytes;
     char pad[64];
 } gm_p;
 
@@ -314,10 +324,46 @@ typedef struct gm_sysstats {
 } gm_sysstats;
 
 typedef struct gm_heap_config {
-    int nprocs;       /* GOMAXPROCS; <= 0: number of CPUs */
-    int gc_percent;   /* GOGC for the sweep-cycle trigger; < 0 = off */
-    bool arena_hints; /* reserve arenas at Go's hint addresses (0x00c000000000, ...) */
+    int nprocs;           /* GOMAXPROCS; <= 0: number of CPUs */
+    int gc_percent;       /* GOGC for the sweep-cycle trigger; < 0 = off */
+    bool arena_hints;     /* reserve arenas at Go's hint addresses (0x00c000000000, ...) */
+    bool gc_mode;         /* GC mode (gc.c): frees are held until the next GC cycle */
+    bool gctrace;         /* GC mode: print a gctrace=1 line per cycle to stderr */
+    int64_t memory_limit; /* GOMEMLIMIT in bytes (GC mode); <= 0: none (math.MaxInt64) */
 } gm_heap_config;
+
+/* ---------------------------------------------------------------------------------------------
+ * gc.c — GC mode: pending frees, the Go 1.19 pacer (mgc.go, mgcpacer.go), gctrace
+ * ------------------------------------------------------------------------------------------ */
+
+#define GM_GCBUF_CAP 509 /* a buffer is 4 KiB of fixalloc memory */
+typedef struct gm_gcbuf {
+    struct gm_gcbuf *next;
+    uint64_t n;
+    void *obj[GM_GCBUF_CAP];
+} gm_gcbuf;
+
+typedef struct gm_gcstate {
+    bool enabled; /* fixed at heap creation */
+    bool gctrace;
+    pthread_mutex_t lock; /* full: leaf, taken with a P held */
+    gm_gcbuf *full;       /* flushed per-P buffers */
+    gm_fixalloc bufalloc; /* under mheap.lock */
+    /* Pacer (§6), written with the world stopped; heap_live also by refills (atomic). */
+    _Atomic int64_t heap_live; /* heapLive */
+    _Atomic uint64_t trigger;  /* heap trigger (§6.3) */
+    uint64_t heap_goal;        /* §6.2 */
+    uint64_t heap_marked;      /* live heap after the last cycle's mark */
+    uint64_t heap_minimum;     /* 4 MiB × GOGC/100 */
+    uint64_t sweep_dist_min;   /* sweepDistMinTrigger of the last commit */
+    int64_t memory_limit;      /* GOMEMLIMIT */
+    _Atomic bool sweep_done;   /* every span swept in the current cycle */
+    /* Bytes whose freed bit is set and whose span is not swept yet. */
+    _Atomic int64_t dead_unswept;
+    /* Per-cycle record (the last cycle) and totals. */
+    uint64_t last_goal, last_live_start, last_live_end, num_forced;
+    uint64_t start_ns, cpu_ns;
+} gm_gcstate;
 
 struct gm_mheap {
     pthread_mutex_t lock; /* mheap_.lock: pages, arenas, span structs, large stats */
@@ -346,6 +392,7 @@ struct gm_mheap {
     _Atomic uint32_t sweep_cursor; /* next sweep class (spc*2 + full/partial) for sweepone */
     int gc_percent;
     pthread_mutex_t stw_lock;
+    gm_gcstate gc;
     gm_mcentral central[GM_NUM_SPAN_CLASSES];
     /* Ps. */
     uint32_t nprocs;
@@ -434,6 +481,9 @@ void gm_start_the_world(gm_m *m);
 void *gm_heap_alloc(gm_mheap *h, gm_m *m, size_t size, unsigned flags);
 void *gm_heap_alloc_aligned(gm_mheap *h, gm_m *m, size_t align, size_t size, unsigned flags);
 void gm_heap_free(gm_mheap *h, gm_m *m, void *p);
+/* The free applied at once (the default mode's gm_heap_free; a GC cycle applies its pending
+ * frees with it, m == NULL). */
+void gm_heap_free_now(gm_mheap *h, gm_m *m, void *p);
 void *gm_heap_realloc(gm_mheap *h, gm_m *m, void *p, size_t size);
 size_t gm_heap_usable_size(gm_mheap *h, const void *p);
 void gm_heap_gc(gm_mheap *h, gm_m *m); /* start a sweep cycle and finish it (runtime.GC) */
@@ -444,6 +494,36 @@ void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced);
 void gm_heap_pace(gm_mheap *h, uint64_t live_bytes);
 /* Account bytes that died (gm_free, a tiny block's last object); m may be NULL. */
 void gm_note_freed(gm_mheap *h, gm_m *m, size_t bytes);
+/* Has the heap reached its cycle trigger? (Default mode: freed bytes; GC mode: heapLive.) */
+static inline bool gm_cycle_triggered(gm_mheap *h)
+{
+    if (__builtin_expect(h->gc.enabled, 0))
+        return (uint64_t)atomic_load_explicit(&h->gc.heap_live, memory_order_relaxed) >=
+               atomic_load_explicit(&h->gc.trigger, memory_order_relaxed);
+    return atomic_load_explicit(&h->freed_pending, memory_order_relaxed) >=
+           atomic_load_explicit(&h->sweep_trigger, memory_order_relaxed);
+}
+
+/* gc.c */
+int gm_gc_init(gm_mheap *h, const gm_heap_config *cfg); /* 0, or -1 */
+void gm_gc_destroy(gm_mheap *h);
+/* GC-mode gm_free: validate p and hold it in the calling thread's P's buffer. */
+void gm_gc_free(gm_mheap *h, gm_m *m, void *p);
+/* Is the (allocated) object at p of span s pending? */
+bool gm_gc_is_pending(const gm_mspan *s, uintptr_t p);
+/* heapLive += delta (GC mode only; refill, large allocation, cache release). */
+static inline void gm_gc_charge(gm_mheap *h, int64_t delta)
+{
+    atomic_fetch_add_explicit(&h->gc.heap_live, delta, memory_order_relaxed);
+}
+/* gcControllerCommit (§6.2, §6.3): recompute the heap goal and trigger. World stopped.
+ * cycle_end: called at mark termination (sweepDistMinTrigger = heapLive + 1 MiB). */
+void gm_gc_commit(gm_mheap *h, bool cycle_end);
+/* debug.SetMemoryLimit on a heap: returns the previous limit; limit < 0 only reads it. */
+int64_t gm_heap_set_memory_limit(gm_mheap *h, gm_m *m, int64_t limit);
+int gm_heap_set_gc_percent(gm_mheap *h, gm_m *m, int percent);
+/* Parse a GOMEMLIMIT value (§6.1); -1 if malformed. "off" is INT64_MAX. */
+int64_t gm_parse_memory_limit(const char *v);
 /* Sum every P's statistics shard and the heap's counters into ms (world stopped). */
 void gm_mstats_collect(gm_mheap *h, gm_memstats *ms);
 
@@ -529,5 +609,9 @@ const char *gm_mheap_check(gm_mheap *h, char *buf, size_t n);
 const char *gm_heap_check(gm_mheap *h, char *buf, size_t n);
 /* What can be checked while the world is stopped but frees continue (no recount). */
 const char *gm_heap_check_stopped(gm_mheap *h, char *buf, size_t n);
+/* GC mode: pending frees (every buffered object allocated, not freed, its pending bit set;
+ * counts and bytes equal a recount; no stray pending bit) and dead_unswept. World stopped or
+ * quiescent; NULL in the default mode. */
+const char *gm_gc_check(gm_mheap *h, char *buf, size_t n);
 
 #endif /* GM_INTERNAL_H */

@@ -58,7 +58,17 @@
  *   checks its GC trigger: after a refill and after every large allocation. GOGC=off leaves
  *   only gm_gc(). This is the model's pacing for explicit frees; it keeps the heap within
  *   about (1 + GOGC/100) × live, as Go's pacer does. Pages freed to the page heap are not
- *   returned to the OS (that is the scavenger's job, not modelled yet).
+ *   returned to the OS (that is the scavenger's job, not modelled yet). The cycle is in gc.c.
+ *
+ * GC mode (gc.c; GOMALLOC_MODE=gc, gm_set_gc_mode, gm_heap_config.gc_mode):
+ *   gm_free validates the object as above but does not apply the free: it sets the object's
+ *   pending bit (a second free of it is a double free) and appends it to the P's pending
+ *   buffer. The object stays allocated (HeapAlloc counts it, its slot is not reused) until
+ *   the next cycle, which applies every pending free as the mark result — freed bits, and a
+ *   large object's pages — before the sweepgen bump; sweeping is then the same as above.
+ *   Cycles start when the pacer's heapLive reaches Go 1.19's trigger (§6.2-6.3, in gc.c),
+ *   tested at the same points; gm_gc() forces one. The default mode pays one predictable
+ *   branch in gm_free and on the refill/large-allocation paths.
  *
  * Threads and Ps (proc.go):
  *   A heap has GOMAXPROCS Ps (default: online CPUs), each with an mcache and a page cache. A
@@ -83,8 +93,7 @@
 
 #include "gm_testing.h"
 
-#define HEAP_MINIMUM      ((uint64_t)4 << 20) /* heapMinimum at GOGC=100 */
-#define FREED_FLUSH_BYTES (64 << 10)          /* per-thread batch for freed_pending */
+#define FREED_FLUSH_BYTES (64 << 10) /* per-thread batch for freed_pending */
 
 static uint64_t zerobase; /* Go's runtime.zerobase: the address of every 0-byte allocation */
 
@@ -192,7 +201,10 @@ void gm_start_the_world(gm_m *m)
 void gm_note_freed(gm_mheap *h, gm_m *m, size_t bytes)
 {
     if (!m) {
-        atomic_fetch_add_explicit(&h->freed_pending, (int64_t)bytes, memory_order_relaxed);
+        if (h->gc.enabled) /* GC mode frees arrive here only (gc.c): exact dead bytes */
+            atomic_fetch_add_explicit(&h->gc.dead_unswept, (int64_t)bytes, memory_order_relaxed);
+        else
+            atomic_fetch_add_explicit(&h->freed_pending, (int64_t)bytes, memory_order_relaxed);
         return;
     }
     m->freed_bytes += (int64_t)bytes;
@@ -217,69 +229,7 @@ void gm_m_detach(gm_m *m)
     gm_releasep(m);
 }
 
-/* ---- sweep cycles ------------------------------------------------------------------------- */
-
-void gm_heap_pace(gm_mheap *h, uint64_t live_bytes)
-{
-    int64_t trigger = INT64_MAX;
-    if (h->gc_percent >= 0) {
-        uint64_t basis = live_bytes > HEAP_MINIMUM ? live_bytes : HEAP_MINIMUM;
-        trigger = (int64_t)(basis / 100 * (uint64_t)h->gc_percent);
-        if (trigger < (int64_t)GM_PAGE_SIZE) trigger = GM_PAGE_SIZE;
-    }
-    atomic_store(&h->sweep_trigger, trigger);
-}
-
-static bool cycle_triggered(gm_mheap *h)
-{
-    return atomic_load_explicit(&h->freed_pending, memory_order_relaxed) >=
-           atomic_load_explicit(&h->sweep_trigger, memory_order_relaxed);
-}
-
-void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
-{
-    gm_stop_the_world(m);
-    if (!forced && !cycle_triggered(h)) { /* another thread started it meanwhile */
-        gm_start_the_world(m);
-        return;
-    }
-    gm_p *pp = m->p;
-    /* Sweep termination: finish the previous cycle's sweeping (finishsweep_m). */
-    while (gm_mcentral_sweep_one(h, pp) >= 0) {
-    }
-    /* Mark termination's view of the tiny blocks (gcMarkTinyAllocs). */
-    for (uint32_t i = 0; i < h->nprocs; i++) gm_mcache_mark_tiny(h, &h->allp[i]);
-    int64_t freed = atomic_exchange(&h->freed_pending, 0);
-    /* gcSweep: every span becomes unswept. */
-    atomic_fetch_add(&h->sweepgen, 2);
-    atomic_store(&h->sweep_cursor, 0);
-    atomic_fetch_add(&h->num_cycles, 1);
-    /* prepareForSweep: every P flushes its cache; the spans come back stale and are swept
-     * on the spot, ahead of everything swept later (mcentral.uncacheSpan). */
-    for (uint32_t i = 0; i < h->nprocs; i++) gm_mcache_release_all(h, &h->allp[i]);
-    gm_memstats ms;
-    gm_mstats_collect(h, &ms);
-    gm_heap_pace(h, ms.heap_alloc > (uint64_t)freed ? ms.heap_alloc - (uint64_t)freed : 0);
-    if (forced)
-        while (gm_mcentral_sweep_one(h, pp) >= 0) {
-        }
-#ifdef GM_DEBUG
-    /* Debug builds check the whole heap at every cycle, while the world is stopped. */
-    char buf[512];
-    const char *e = gm_heap_check_stopped(h, buf, sizeof buf);
-    if (e)
-        gm_throw("heap check at cycle %llu: %s", (unsigned long long)atomic_load(&h->num_cycles),
-                 e);
-#endif
-    gm_start_the_world(m);
-}
-
-void gm_heap_gc(gm_mheap *h, gm_m *m)
-{
-    gm_note_freed(h, NULL, (size_t)m->freed_bytes);
-    m->freed_bytes = 0;
-    gm_heap_start_cycle(h, m, true);
-}
+/* Sweep and GC cycles: gc.c. */
 
 /* ---- allocation ----------------------------------------------------------------------------- */
 
@@ -340,6 +290,7 @@ static void *alloc_large(gm_mheap *h, gm_p *pp, size_t size, size_t align, unsig
     gm_mspan *s = align > GM_PAGE_SIZE ? gm_mheap_alloc_aligned(h, npages, align, spc)
                                        : gm_mheap_alloc(h, pp, npages, spc);
     if (!s) return NULL;
+    if (GM_UNLIKELY(h->gc.enabled)) gm_gc_charge(h, (int64_t)(npages * GM_PAGE_SIZE));
     if ((flags & GM_ZERO) && s->needzero) memset((void *)s->base, 0, s->elemsize);
     return (void *)s->base;
 }
@@ -350,7 +301,7 @@ static void *alloc_finish(gm_mheap *h, gm_m *m, void *v, bool helpgc)
     gm_releasep(m);
     if (!v)
         errno = ENOMEM;
-    else if (helpgc && cycle_triggered(h))
+    else if (helpgc && gm_cycle_triggered(h))
         gm_heap_start_cycle(h, m, false);
     return v;
 }
@@ -402,8 +353,17 @@ void *gm_heap_alloc_aligned(gm_mheap *h, gm_m *m, size_t align, size_t size, uns
 
 void gm_heap_free(gm_mheap *h, gm_m *m, void *ptr)
 {
-    uintptr_t p = (uintptr_t)ptr;
     if (!ptr || ptr == &zerobase) return;
+    if (GM_UNLIKELY(h->gc.enabled)) { /* held until the next cycle (gc.c) */
+        gm_gc_free(h, m, ptr);
+        return;
+    }
+    gm_heap_free_now(h, m, ptr);
+}
+
+void gm_heap_free_now(gm_mheap *h, gm_m *m, void *ptr)
+{
+    uintptr_t p = (uintptr_t)ptr;
     gm_mspan *s = gm_mheap_span_of(h, p);
     if (GM_UNLIKELY(!s)) gm_misuse("pointer not allocated by gomalloc, or already freed", ptr);
     if (GM_UNLIKELY(s->div_mul == 0)) { /* large object: its pages go back at once */
@@ -470,7 +430,8 @@ void *gm_heap_realloc(gm_mheap *h, gm_m *m, void *ptr, size_t size)
     }
     size_t have = gm_heap_usable_size(h, ptr);
     gm_mspan *s = gm_mheap_span_of(h, (uintptr_t)ptr);
-    if (have == 0 || !object_is_live(s, (uintptr_t)ptr))
+    if (have == 0 || !object_is_live(s, (uintptr_t)ptr) ||
+        (h->gc.enabled && gm_gc_is_pending(s, (uintptr_t)ptr)))
         gm_misuse("realloc of an interior pointer or a freed object", ptr);
     bool noscan = gm_spanclass_noscan(s->spanclass);
     if (fits_in_place(s, have, size, noscan)) return ptr;
@@ -485,7 +446,8 @@ void *gm_heap_realloc(gm_mheap *h, gm_m *m, void *ptr, size_t size)
 /* ---- the process heap and the public API ------------------------------------------------ */
 
 static gm_mheap *process_heap;
-static _Atomic int process_heap_state; /* 0 none, 1 being created, 2 ready */
+static _Atomic int process_heap_state;  /* 0 none, 1 being created, 2 ready */
+static _Atomic int requested_mode = -1; /* gm_set_gc_mode: -1 = GOMALLOC_MODE decides */
 static pthread_key_t detach_key;
 static __thread gm_m tls_m __attribute__((tls_model("initial-exec")));
 
@@ -506,6 +468,51 @@ static int env_int(const char *name, int dflt, int lo, int hi, bool allow_off)
     return (int)n;
 }
 
+static void warn_env(const char *name, const char *v, const char *want)
+{
+    char buf[200];
+    int len = snprintf(buf, sizeof buf, "gomalloc: ignoring %s=%s (want %s)\n", name, v, want);
+    write_all(buf, len > 0 ? (size_t)len < sizeof buf ? (size_t)len : sizeof buf - 1 : 0);
+}
+
+/* GOMALLOC_MODE: "gc" or "free" (the default). */
+static bool env_gc_mode(void)
+{
+    int req = atomic_load(&requested_mode);
+    if (req >= 0) return req != 0;
+    const char *v = getenv("GOMALLOC_MODE");
+    if (!v || !*v || strcmp(v, "free") == 0) return false;
+    if (strcmp(v, "gc") == 0) return true;
+    warn_env("GOMALLOC_MODE", v, "gc or free");
+    return false;
+}
+
+static int64_t env_memory_limit(void)
+{
+    const char *v = getenv("GOMEMLIMIT");
+    if (!v || !*v) return 0;
+    int64_t n = gm_parse_memory_limit(v);
+    if (n < 0) {
+        warn_env("GOMEMLIMIT", v, "bytes with an optional B/KiB/MiB/GiB/TiB suffix, or off");
+        return 0;
+    }
+    return n;
+}
+
+/* Does the comma-separated setting list in env var name contain key=1? */
+static bool env_debug(const char *name, const char *key)
+{
+    const char *v = getenv(name);
+    size_t kn = strlen(key);
+    for (const char *p = v; p && *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == kn + 2 && strncmp(p, key, kn) == 0 && p[kn] == '=' && p[kn + 1] == '1')
+            return true;
+        p += len + (p[len] == ',');
+    }
+    return false;
+}
+
 static void thread_exit(void *arg)
 {
     gm_m *m = arg;
@@ -523,6 +530,9 @@ gm_mheap *gm_process_heap(void)
             .nprocs = env_int("GOMAXPROCS", 0, 1, 1024, false),
             .gc_percent = env_int("GOGC", 100, 0, 1000000, true),
             .arena_hints = true,
+            .gc_mode = env_gc_mode(),
+            .gctrace = env_debug("GODEBUG", "gctrace") || env_debug("GOMALLOC_DEBUG", "gctrace"),
+            .memory_limit = env_memory_limit(),
         };
         pthread_key_create(&detach_key, thread_exit);
         process_heap = gm_heap_create(&cfg);
@@ -629,15 +639,25 @@ void gm_gc(void)
 int gm_set_gc_percent(int percent)
 {
     gm_m *m = current_m();
-    gm_mheap *h = m->heap;
-    gm_stop_the_world(m);
-    int old = h->gc_percent;
-    h->gc_percent = percent < 0 ? -1 : percent;
-    gm_memstats ms;
-    gm_mstats_collect(h, &ms);
-    gm_heap_pace(h, ms.heap_alloc);
-    gm_start_the_world(m);
-    return old;
+    return gm_heap_set_gc_percent(m->heap, m, percent);
+}
+
+int64_t gm_set_memory_limit(int64_t limit)
+{
+    gm_m *m = current_m();
+    return gm_heap_set_memory_limit(m->heap, m, limit);
+}
+
+int gm_set_gc_mode(int gc_mode)
+{
+    if (atomic_load(&process_heap_state) != 0) return -1;
+    atomic_store(&requested_mode, gc_mode ? 1 : 0);
+    return 0;
+}
+
+int gm_gc_mode(void)
+{
+    return gm_process_heap()->gc.enabled ? 1 : 0;
 }
 
 int gm_gomaxprocs(void)

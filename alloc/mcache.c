@@ -64,6 +64,9 @@ static void uncache(gm_mheap *h, gm_p *pp, uint8_t spc)
     if (s == &gm_emptymspan) return;
     flush_span_stats(pp, s);
     s->in_cache = 0;
+    /* Undo refill's charge for slots never used; not for stale spans, as Go's releaseAll. */
+    if (GM_UNLIKELY(h->gc.enabled) && atomic_load(&s->sweepgen) == atomic_load(&h->sweepgen) + 3)
+        gm_gc_charge(h, -(int64_t)((s->nelems - s->alloc_count) * s->elemsize));
     gm_mcentral_uncache_span(h, &h->central[spc], pp, s);
     pp->mcache.alloc[spc] = &gm_emptymspan;
 }
@@ -87,6 +90,10 @@ bool gm_mcache_refill(gm_mheap *h, gm_p *pp, uint8_t spc)
     s->alloc_count_before_cache = s->alloc_count;
     s->in_cache = 1;
     c->alloc[spc] = s;
+    /* heapLive: the span's free room counts as allocated until it leaves the cache. */
+    if (GM_UNLIKELY(h->gc.enabled))
+        gm_gc_charge(h, (int64_t)(s->npages * GM_PAGE_SIZE) -
+                            (int64_t)((uintptr_t)s->alloc_count * s->elemsize));
 #ifdef GM_DEBUG
     char buf[256];
     const char *e = gm_mspan_check(s, buf, sizeof buf);

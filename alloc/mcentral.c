@@ -12,8 +12,8 @@
  * Differences from Go: the span sets are mutex-protected FIFO lists, not lock-free spanSets
  * (same order, simpler to check); every mcache is flushed while the world is still stopped,
  * right after the sweepgen bump (Go flushes each P lazily after the world restarts; the order
- * of the resulting stale sweeps is the same); large objects are freed at once by gm_free and
- * never enter a central list. The reclaimer (gm_mheap_reclaim) sweeps unswept spans in sweep
+ * of the resulting stale sweeps is the same); large objects are freed at once by gm_free (in
+ * GC mode by the cycle that applies their pending free, gc.c) and never enter a central list. The reclaimer (gm_mheap_reclaim) sweeps unswept spans in sweep
  * order until enough pages came free, where Go's mheap.reclaim scans pageInUse &^ pageMarks
  * for spans with no live object in address order: the model may sweep live spans earlier than
  * Go and free fewer dead ones per call; each span is still swept exactly once per cycle.
@@ -107,6 +107,9 @@ bool gm_sweep_span(gm_mheap *h, gm_p *pp, gm_mspan *s, bool preserve)
     uintptr_t nfreed = gm_mspan_sweep_bits(s);
     /* smallFreeCount is charged to the sweeping P's shard, as Go's heapStats deltas are. */
     pp->stats.small_free_count[gm_spanclass_sizeclass(s->spanclass)] += nfreed;
+    pp->stats.pages_swept += s->npages;
+    if (GM_UNLIKELY(h->gc.enabled) && nfreed)
+        atomic_fetch_sub(&h->gc.dead_unswept, (int64_t)(nfreed * s->elemsize));
     if (preserve) {
         atomic_store_explicit(&s->sweepgen, sg, memory_order_release);
         return false;
@@ -204,6 +207,7 @@ long gm_mcentral_sweep_one(gm_mheap *h, gm_p *pp)
         size_t npages = s->npages;
         return gm_sweep_span(h, pp, s, false) ? (long)npages : 0;
     }
+    atomic_store_explicit(&h->gc.sweep_done, true, memory_order_relaxed);
     return -1;
 }
 

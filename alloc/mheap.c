@@ -190,8 +190,12 @@ gm_mheap *gm_heap_create(const gm_heap_config *cfg)
         return NULL;
     }
     gm_fixalloc_init(&h->spanalloc, sizeof(gm_mspan), &h->sys.mspan_sys);
-    gm_fixalloc_init(&h->tinymetaalloc, (GM_PAGE_SIZE / GM_TINY_SIZE) * sizeof(uint32_t),
+    /* GC mode: a tiny span's pending bits (one per byte) follow its metadata words. */
+    gm_fixalloc_init(&h->tinymetaalloc,
+                     (GM_PAGE_SIZE / GM_TINY_SIZE) * sizeof(uint32_t) +
+                         (cfg->gc_mode ? GM_PAGE_SIZE / 8 : 0),
                      &h->sys.other_sys);
+    gm_gc_init(h, cfg);
 #ifdef GM_SANITIZED
     h->hint_addr = 0;
 #else
@@ -210,7 +214,8 @@ gm_mheap *gm_heap_create(const gm_heap_config *cfg)
         h->allp[i].id = i;
         gm_mcache_init(&h->allp[i].mcache);
     }
-    gm_heap_pace(h, 0); /* the first sweep trigger: nothing is live yet */
+    gm_heap_pace(h, 0);                        /* the first sweep trigger: nothing is live yet */
+    if (h->gc.enabled) gm_gc_commit(h, false); /* the first heap goal and trigger */
     return h;
 }
 
@@ -231,6 +236,7 @@ void gm_heap_destroy(gm_mheap *h)
         gm_sys_free(h->reservations, h->cap_reservations * sizeof *h->reservations, NULL);
     gm_fixalloc_destroy(&h->spanalloc);
     gm_fixalloc_destroy(&h->tinymetaalloc);
+    gm_gc_destroy(h);
     gm_pagealloc_destroy(&h->pages);
     gm_sys_unreserve((void *)h->arenas, ARENA_MAP_ENTRIES * sizeof *h->arenas);
     for (int i = 0; i < GM_NUM_SPAN_CLASSES; i++) pthread_mutex_destroy(&h->central[i].lock);
@@ -320,6 +326,9 @@ static gm_mspan *init_span_locked(gm_mheap *h, uintptr_t base, size_t npages, si
     s->base = base;
     s->npages = npages;
     s->tiny_meta = meta;
+    s->tiny_pending = meta && h->gc.enabled
+                          ? (_Atomic uint64_t *)(void *)(meta + GM_PAGE_SIZE / GM_TINY_SIZE)
+                          : NULL;
     s->needzero = alloc_needs_zero_locked(h, base, npages);
     if (gm_spanclass_sizeclass(spc) == 0) {
         gm_mspan_init_large(s, spc);

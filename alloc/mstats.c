@@ -11,6 +11,8 @@
  * Invariant (gm_heap_check): after a flush, per class,
  *     Σ alloc_count of its in-use spans == mallocs[class] - frees[class]
  * and HeapAlloc == Σ alloc_count × elemsize + Σ large span bytes.
+ * GC mode: pending frees are still allocated, so HeapAlloc includes pending_bytes (gm_gc_check);
+ * the pacer fields come from gc.c.
  */
 #include <string.h>
 
@@ -28,6 +30,9 @@ void gm_mstats_collect(gm_mheap *h, gm_memstats *ms)
             ms->by_size[c].frees += st->small_free_count[c];
         }
         tiny += st->tiny_alloc_count;
+        ms->pages_swept += st->pages_swept;
+        ms->pending_frees += h->allp[i].pending_count;
+        ms->pending_bytes += h->allp[i].pending_bytes;
     }
     for (int c = 1; c < GM_NUM_SIZE_CLASSES; c++) {
         ms->mallocs += ms->by_size[c].mallocs;
@@ -58,6 +63,16 @@ void gm_mstats_collect(gm_mheap *h, gm_memstats *ms)
     ms->other_sys = atomic_load(&h->sys.other_sys);
     ms->sys = ms->heap_sys + ms->mspan_sys + ms->gc_sys + ms->other_sys;
     ms->num_gc = atomic_load(&h->num_cycles);
+    ms->num_forced_gc = h->gc.num_forced;
+    if (h->gc.enabled) {
+        int64_t live = atomic_load(&h->gc.heap_live);
+        ms->next_gc = h->gc.heap_goal;
+        ms->gc_trigger = atomic_load(&h->gc.trigger);
+        ms->heap_live = live > 0 ? (uint64_t)live : 0;
+        ms->last_heap_goal = h->gc.last_goal;
+        ms->last_heap_start = h->gc.last_live_start;
+        ms->last_heap_marked = h->gc.last_live_end;
+    }
 }
 
 void gm_heap_read_memstats(gm_mheap *h, gm_m *m, gm_memstats *ms)

@@ -36,7 +36,7 @@
 
 /* The model's version is the project's (CMake project(VERSION), through build_info.h). */
 #define GM_MODEL_VERSION GM_PROJECT_VERSION
-/* glibc's allocator lives in libc itself; gomodel and bump require it too (see prove_provider). */
+/* glibc's allocator lives in libc itself; gomodel(-gc) and bump require it too (prove_provider). */
 #define LIBC_SONAME "libc.so.6"
 
 /* The multiarch directory Debian keeps this build's libraries in. */
@@ -166,6 +166,40 @@ static int gomodel_prove(char *why, size_t whylen)
     set_why(why, whylen, "gm_read_memstats: mallocs %llu -> %llu after gm_malloc(%d); usable %zu",
             (unsigned long long)before.mallocs, (unsigned long long)after.mallocs, N, usable);
     return (p && after.mallocs > before.mallocs && usable >= N) ? 0 : -1;
+}
+
+/* ---- gomodel-gc: the same model in GC mode (frees held until the next GC cycle) ----------- */
+
+static void gomodel_gc_init(void)
+{
+    gm_set_gc_mode(1); /* fails once the heap exists; the proof then says so */
+}
+
+static void gomodel_gc_stats(gm_json *j)
+{
+    gomodel_stats(j);
+    gm_memstats ms;
+    gm_read_memstats(&ms);
+    gm_json_u64(j, "num_forced_gc", ms.num_forced_gc);
+    gm_json_u64(j, "next_gc", ms.next_gc);
+    gm_json_u64(j, "last_heap_goal", ms.last_heap_goal);
+    gm_json_u64(j, "pending_frees", ms.pending_frees);
+    gm_json_u64(j, "pending_bytes", ms.pending_bytes);
+}
+
+static int gomodel_gc_prove(char *why, size_t whylen)
+{
+    if (gomodel_prove(why, whylen) != 0) return -1;
+    /* The mode: a freed object stays allocated, pending, until the next cycle. */
+    gm_memstats before, after;
+    void *p = gm_malloc(100);
+    gm_read_memstats(&before);
+    gm_free(p);
+    gm_read_memstats(&after);
+    int mode = gm_gc_mode();
+    set_why(why, whylen, "gm_gc_mode() = %d; pending frees %llu -> %llu after gm_free", mode,
+            (unsigned long long)before.pending_frees, (unsigned long long)after.pending_frees);
+    return mode == 1 && after.pending_frees == before.pending_frees + 1 ? 0 : -1;
 }
 
 /* ---- glibc ---------------------------------------------------------------------------------- */
@@ -450,6 +484,19 @@ static const gm_backend backend_gomodel = {
     .prove = gomodel_prove,
 };
 
+static const gm_backend backend_gomodel_gc = {
+    .name = "gomodel-gc",
+    .description = "the Go model in GC mode: frees held until the next paced GC cycle (gm_ API)",
+    .package = "gomalloc (this tree)",
+    .init = gomodel_gc_init,
+    .alloc = gomodel_alloc,
+    .alloc_aligned = gomodel_alloc_aligned,
+    .realloc = gm_realloc,
+    .free = gm_free,
+    .stats = gomodel_gc_stats,
+    .prove = gomodel_gc_prove,
+};
+
 static const gm_backend backend_glibc = {
     .name = "glibc",
     .description = "glibc's ptmalloc2 (libc's own malloc, nothing preloaded)",
@@ -523,8 +570,9 @@ static const gm_backend backend_bump = {
 };
 
 static const gm_backend *const backends[] = {
-    &backend_gomodel,  &backend_glibc,     &backend_jemalloc, &backend_mimalloc,
-    &backend_tcmalloc, &backend_tbbmalloc, &backend_bump,     NULL,
+    &backend_gomodel,   &backend_gomodel_gc, &backend_glibc,
+    &backend_jemalloc,  &backend_mimalloc,   &backend_tcmalloc,
+    &backend_tbbmalloc, &backend_bump,       NULL,
 };
 
 const gm_backend *const *gm_backends(void)

@@ -55,6 +55,7 @@ static bool check_gomodel(char *out, size_t len)
 {
     void (*read)(gm_memstats *) = (void (*)(gm_memstats *))sym("gm_preload_read_memstats");
     if (!read) return snprintf(out, len, "gm_preload_read_memstats not found"), false;
+    int (*mode)(void) = (int (*)(void))sym("gm_gc_mode");
     static gm_memstats before, after;
     read(&before);
     void *p = malloc(100);
@@ -62,11 +63,12 @@ static bool check_gomodel(char *out, size_t len)
     read(&after);
     free(p);
     snprintf(out, len,
-             "gm_read_memstats mallocs %llu -> %llu after malloc(100); program totals: mallocs "
-             "%llu frees %llu num_gc %llu heap_sys %llu",
+             "gm_read_memstats mallocs %llu -> %llu after malloc(100); mode %s; program totals: "
+             "mallocs %llu frees %llu num_gc %llu heap_sys %llu",
              (unsigned long long)before.mallocs, (unsigned long long)after.mallocs,
-             (unsigned long long)after.mallocs, (unsigned long long)after.frees,
-             (unsigned long long)after.num_gc, (unsigned long long)after.heap_sys);
+             mode ? (mode() ? "gc" : "free") : "?", (unsigned long long)after.mallocs,
+             (unsigned long long)after.frees, (unsigned long long)after.num_gc,
+             (unsigned long long)after.heap_sys);
     return p && after.mallocs > before.mallocs;
 }
 

@@ -104,16 +104,20 @@ static pid_t spawn(const prog_ctx *c, char *const *argv, const char *in, const c
                    bool measured)
 {
     static char preload[2 * PATH_LEN + 16], probe_env[PATH_LEN + 32];
+    static char gc_mode[] = "GOMALLOC_MODE=gc";
     char *env[1024];
     size_t k = 0;
-    for (size_t i = 0; environ[i] && k < 1020; i++)
-        if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "GMBENCH_PROBE_OUT=", 18))
+    for (size_t i = 0; environ[i] && k < 1019; i++)
+        if (strncmp(environ[i], "LD_PRELOAD=", 11) &&
+            strncmp(environ[i], "GMBENCH_PROBE_OUT=", 18) &&
+            strncmp(environ[i], "GOMALLOC_MODE=", 14))
             env[k++] = environ[i];
     if (measured) {
         snprintf(preload, sizeof preload, "LD_PRELOAD=%s:%s", c->lib, c->probe);
         snprintf(probe_env, sizeof probe_env, "GMBENCH_PROBE_OUT=%s", c->probe_out);
         env[k++] = preload;
         env[k++] = probe_env;
+        if (!strcmp(c->b->name, "gomodel-gc")) env[k++] = gc_mode; /* the model in GC mode */
     }
     env[k] = NULL;
     fflush(NULL);
@@ -488,7 +492,7 @@ static int locate_libraries(prog_ctx *c, char *err, size_t errlen)
                         "GMBENCH_PROBE_LIB)"),
                GM_EXIT_USAGE;
     c->want = c->b->soname ? c->b->soname : "libgomalloc-preload.so";
-    if (!strcmp(c->b->name, "gomodel")) {
+    if (!strcmp(c->b->name, "gomodel") || !strcmp(c->b->name, "gomodel-gc")) {
         if (!find_next_to_self("GMBENCH_PRELOAD_LIB", preload, c->lib, sizeof c->lib))
             return snprintf(err, errlen,
                             "libgomalloc-preload.so not found (build the "

@@ -78,17 +78,23 @@ static inline uint64_t gm_test_splitmix(uint64_t *s)
 
 #define CHECK_HEAP(h) CHECK_INVARIANTS(gm_heap_check((h), GM_CHECKBUF))
 
-/* A private heap without arena hints, with m initialised for it; exits if it cannot be made. */
-static inline gm_mheap *gm_test_heap(gm_m *m, int nprocs, int gc_percent)
+/* A private heap made from cfg, with m initialised for it; exits if it cannot be made. */
+static inline gm_mheap *gm_test_heap_cfg(gm_m *m, const gm_heap_config *cfg)
 {
-    gm_heap_config cfg = {.nprocs = nprocs, .gc_percent = gc_percent, .arena_hints = false};
-    gm_mheap *h = gm_heap_create(&cfg);
+    gm_mheap *h = gm_heap_create(cfg);
     if (!h) {
         fprintf(stderr, "gm_heap_create failed\n");
         exit(1);
     }
     gm_m_init(m, h);
     return h;
+}
+
+/* A private heap without arena hints. */
+static inline gm_mheap *gm_test_heap(gm_m *m, int nprocs, int gc_percent)
+{
+    gm_heap_config cfg = {.nprocs = nprocs, .gc_percent = gc_percent, .arena_hints = false};
+    return gm_test_heap_cfg(m, &cfg);
 }
 
 static inline gm_memstats gm_test_memstats(gm_mheap *h, gm_m *m)

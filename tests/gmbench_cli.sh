@@ -10,9 +10,9 @@ source "$(dirname "$0")/expect.sh"
 run=(--workload churn --ops 20000 --live 500)
 expect 2 'usage: gmbench' -- "$gmbench"
 expect 2 "unknown command 'frobnicate'; valid: list run compare merge job program trace import record" -- "$gmbench" frobnicate
-expect 0 'gomodel.*bump.*sizeclass-sweep.*batch.*churn.*fragment.*producer-consumer.*larson.*large.*tiny' \
+expect 0 'gomodel.*gomodel-gc.*bump.*sizeclass-sweep.*batch.*churn.*fragment.*producer-consumer.*larson.*large.*tiny' \
   -- "$gmbench" list
-expect 2 "unknown allocator 'nosuch'; valid: gomodel glibc jemalloc mimalloc tcmalloc tbbmalloc bump" \
+expect 2 "unknown allocator 'nosuch'; valid: gomodel gomodel-gc glibc jemalloc mimalloc tcmalloc tbbmalloc bump" \
   -- "$gmbench" run --allocator nosuch "${run[@]}"
 expect 2 "unknown workload 'nosuch'; valid: .*churn" -- "$gmbench" run --allocator bump --workload nosuch
 expect 2 "\-\-ops: '12x' is not a number" -- "$gmbench" run --allocator bump --workload churn --ops 12x

@@ -76,6 +76,8 @@ for prog in ("python", "sqlite"):
             hashes.add(r["program"]["output_fnv1a"])
             ident = r["allocator"]["identity"]
             want = "libgomalloc-preload.so" if r["allocator"]["name"] == "gomodel" else ""
+            if r["allocator"]["name"] == "gomodel-gc":
+                want = "mode gc;"
             check(want in ident and " ok 1" in ident, f"identity of {r['allocator']['name']}: {ident}")
     check(len(hashes) == 1, f"{prog}: outputs differ between allocators: {hashes}")
 check("program:python" in p.stdout and "throughput/s" in p.stdout, "no program table printed")

@@ -15,13 +15,23 @@ static int failures;
          : (void)(failures++,                                                                      \
                   fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c)))
 
-static const char *const api[] = {"gm_malloc",         "gm_calloc",
-                                  "gm_realloc",        "gm_free",
-                                  "gm_aligned_alloc",  "gm_posix_memalign",
-                                  "gm_usable_size",    "gm_alloc",
-                                  "gm_read_memstats",  "gm_gc",
-                                  "gm_set_gc_percent", "gm_gomaxprocs",
-                                  "gm_thread_detach",  NULL};
+static const char *const api[] = {"gm_malloc",
+                                  "gm_calloc",
+                                  "gm_realloc",
+                                  "gm_free",
+                                  "gm_aligned_alloc",
+                                  "gm_posix_memalign",
+                                  "gm_usable_size",
+                                  "gm_alloc",
+                                  "gm_read_memstats",
+                                  "gm_gc",
+                                  "gm_set_gc_percent",
+                                  "gm_gomaxprocs",
+                                  "gm_thread_detach",
+                                  "gm_set_gc_mode",
+                                  "gm_gc_mode",
+                                  "gm_set_memory_limit",
+                                  NULL};
 
 int main(void)
 {

@@ -9,6 +9,14 @@
  * Environment, read once at the first call:
  *   GOMAXPROCS  number of Ps (per-P caches); default: the number of online CPUs.
  *   GOGC        sweep-cycle pacing in percent (default 100) or "off"; see gm_set_gc_percent.
+ *   GOMALLOC_MODE  "gc" selects the GC mode (or call gm_set_gc_mode before the first call):
+ *               gm_free does not free at once; freed objects stay allocated (HeapAlloc counts
+ *               them) until the next GC cycle, which Go 1.19's pacer starts (heap goal
+ *               live × (1 + GOGC/100), 4 MiB minimum, trigger at ~61/64 of the way). "free"
+ *               (the default) frees at once as described above.
+ *   GOMEMLIMIT  GC mode: the soft memory limit (bytes, suffix B/KiB/MiB/GiB/TiB, or "off").
+ *   GODEBUG / GOMALLOC_DEBUG  containing gctrace=1: GC mode prints one line per cycle to
+ *               stderr in Go's gctrace format.
  */
 #ifndef GOMALLOC_H
 #define GOMALLOC_H
@@ -74,15 +82,35 @@ typedef struct gm_memstats {
         uint64_t mallocs;
         uint64_t frees;
     } by_size[GM_MEMSTATS_NUM_CLASSES];
+    /* GC mode (0 in the default mode unless noted). */
+    uint64_t num_forced_gc;    /* cycles started by gm_gc (both modes) */
+    uint64_t next_gc;          /* heap goal (NextGC) */
+    uint64_t gc_trigger;       /* heapLive at which the next cycle starts */
+    uint64_t heap_live;        /* the pacer's heapLive now */
+    uint64_t last_heap_goal;   /* the last cycle's goal */
+    uint64_t last_heap_start;  /* heapLive when the last cycle started */
+    uint64_t last_heap_marked; /* live heap after the last cycle's mark */
+    uint64_t pending_frees;    /* objects freed by gm_free, held until the next cycle */
+    uint64_t pending_bytes;    /* their bytes (still in heap_alloc) */
+    uint64_t pages_swept;      /* pages of spans swept, cumulative (both modes) */
 } gm_memstats;
 
 void gm_read_memstats(gm_memstats *ms);
 
-/* Force a sweep cycle and sweep every span, as runtime.GC() followed by the end of sweeping. */
+/* Force a sweep cycle and sweep every span, as runtime.GC() followed by the end of sweeping.
+ * In GC mode the cycle first applies every pending free. */
 void gm_gc(void);
 /* debug.SetGCPercent for the sweep-cycle trigger; a negative value turns it off. Returns the
  * previous setting. */
 int gm_set_gc_percent(int percent);
+/* Select the process heap's mode before its first use: 1 = GC mode, 0 = free at once.
+ * Returns 0, or -1 once the heap exists (its mode is then fixed). Overrides GOMALLOC_MODE. */
+int gm_set_gc_mode(int gc_mode);
+/* 1 if the process heap runs in GC mode (creates the heap if needed). */
+int gm_gc_mode(void);
+/* debug.SetMemoryLimit (GC mode): the soft limit in bytes; a negative value only reads it.
+ * Returns the previous limit (INT64_MAX = none). */
+int64_t gm_set_memory_limit(int64_t limit);
 /* Number of Ps of the process heap. */
 int gm_gomaxprocs(void);
 

@@ -1,0 +1,509 @@
+/*
+ * gc.c — GC cycles (the cycle half of mgc.go and mgcsweep.go) in both modes, and the GC mode:
+ * pending frees, Go 1.19's pacer (mgcpacer.go) and the gctrace line. See malloc.c for the
+ * overview; § numbers refer to shared/design/go-runtime-reference.md.
+ *
+ * A cycle (gm_heap_start_cycle) runs with the world stopped: sweep termination finishes the
+ * previous cycle's sweeping; "mark" applies the pending frees (GC mode) and retires the tiny
+ * blocks as gcMarkTinyAllocs would; mark termination bumps sweepgen, flushes every mcache and
+ * re-paces. Marking is perfect and instantaneous: there is no concurrent mark phase, no assist
+ * and no allocate-black, so the mark's CPU fields are the wall time of applying the frees.
+ *
+ * GC mode. gm_free validates the object at once (invalid, interior and double frees are
+ * reported as in the default mode; a second free of a pending object too), sets its pending
+ * bit and appends it to the P's buffer (4 KiB buffers from the heap's own fixalloc; a full
+ * buffer goes to a heap-wide list under gc.lock). The object stays allocated: HeapAlloc
+ * includes it and its slot is not reused. The cycle applies every pending free exactly as the
+ * default mode's gm_free does (freed bit; a large object's pages go back to the heap, as the
+ * sweeper frees large spans), then the ordinary lazy sweep runs.
+ *
+ * Pacer (§6; Go 1.19 formulas, uint64 arithmetic, multiply first):
+ *   heapMinimum   = 4 MiB × GOGC / 100
+ *   gcPercentGoal = GOGC < 0 ? ∞ : max(marked + marked × GOGC / 100, heapMinimum)  (stacks and
+ *                   globals are 0 in the model)
+ *   memLimitGoal  = §6.2 from MemStats: nonHeap = (Sys − HeapReleased) − (HeapIdle −
+ *                   HeapReleased) − HeapAlloc, overage, 1 MiB headroom, at least marked
+ *   sweepDistMinTrigger = sweep done ? 0 : heapLive + 1 MiB (always the latter at a cycle end)
+ *   goal, minTrigger and trigger exactly as §6.2/§6.3 (45/64 and 61/64 of the way, goal − 4 MiB)
+ * heapLive moves as in Go: + span bytes − used bytes at refill, + pages at a large
+ * allocation, − unused slots when a (non-stale) span leaves an mcache, = marked at the end of
+ * a cycle. The trigger is tested where Go tests it (after a refill and after every large
+ * allocation, malloc.c). Simplifications: runway is 0 (no cons/mark estimate without a
+ * concurrent mark), so the trigger is always maxTrigger — which is what Go computes for its
+ * first cycle; the memory-limit goal is computed at commit (cycle end, GOGC or GOMEMLIMIT
+ * change), not at every trigger test; no periodic (2-minute) GC.
+ *
+ * Invariants (gm_gc_check): every buffered object is allocated, not freed, and has its
+ * pending bit set; no other pending bit is set; Σ per-P pending counts and bytes equal a
+ * recount of the buffers; HeapAlloc >= pending bytes; dead_unswept == Σ freed bits × elemsize.
+ *
+ * Locking: pending buffers belong to the P holding them; gc.lock guards the full list (a leaf,
+ * taken with a P held); bufalloc is under mheap.lock; pacer state changes with the world
+ * stopped (heap_live atomically).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gm_testing.h"
+
+#define HEAP_MINIMUM      ((uint64_t)4 << 20) /* defaultHeapMinimum */
+#define SWEEP_MIN_DIST    ((uint64_t)1 << 20) /* sweepMinHeapDistance */
+#define MEMLIMIT_HEADROOM ((uint64_t)1 << 20) /* memoryLimitHeapGoalHeadroom */
+#define MAX_TRIGGER_DIST  ((uint64_t)4 << 20) /* fixed, not GOGC-scaled (§6.3) */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- default-mode pacing --------------------------------------------------------------- */
+
+void gm_heap_pace(gm_mheap *h, uint64_t live_bytes)
+{
+    int64_t trigger = INT64_MAX;
+    if (h->gc_percent >= 0) {
+        uint64_t basis = live_bytes > HEAP_MINIMUM ? live_bytes : HEAP_MINIMUM;
+        trigger = (int64_t)(basis / 100 * (uint64_t)h->gc_percent);
+        if (trigger < (int64_t)GM_PAGE_SIZE) trigger = GM_PAGE_SIZE;
+    }
+    atomic_store(&h->sweep_trigger, trigger);
+}
+
+/* ---- the pacer (GC mode) --------------------------------------------------------------- */
+
+/* memoryLimitHeapGoal (§6.2). World stopped. */
+static uint64_t memory_limit_goal(gm_mheap *h)
+{
+    gm_gcstate *g = &h->gc;
+    uint64_t limit = (uint64_t)g->memory_limit, marked = g->heap_marked;
+    gm_memstats ms;
+    gm_mstats_collect(h, &ms);
+    uint64_t mapped_ready = ms.sys - ms.heap_released;
+    uint64_t heap_free = ms.heap_idle - ms.heap_released;
+    uint64_t non_heap = mapped_ready - heap_free - ms.heap_alloc;
+    uint64_t overage = mapped_ready > limit ? mapped_ready - limit : 0;
+    if (non_heap + overage >= limit) return marked;
+    uint64_t goal = limit - non_heap - overage;
+    if (goal < MEMLIMIT_HEADROOM || goal - MEMLIMIT_HEADROOM < MEMLIMIT_HEADROOM)
+        goal = MEMLIMIT_HEADROOM;
+    else
+        goal -= MEMLIMIT_HEADROOM;
+    return goal > marked ? goal : marked;
+}
+
+/* gcControllerState.trigger (§6.3) with runway 0. */
+static uint64_t pacer_trigger(uint64_t marked, uint64_t goal, uint64_t min_trigger)
+{
+    if (marked >= goal) return goal;
+    uint64_t lo = marked + ((goal - marked) / 64) * 45;
+    if (min_trigger < marked) min_trigger = marked;
+    if (min_trigger < lo) min_trigger = lo;
+    uint64_t max_trigger = marked + ((goal - marked) / 64) * 61;
+    if (goal > MAX_TRIGGER_DIST && goal - MAX_TRIGGER_DIST > max_trigger)
+        max_trigger = goal - MAX_TRIGGER_DIST;
+    if (max_trigger < min_trigger) max_trigger = min_trigger;
+    const uint64_t runway = 0; /* consMark × ... : no concurrent mark to measure */
+    uint64_t trigger = runway > goal ? min_trigger : goal - runway;
+    if (trigger < min_trigger) trigger = min_trigger;
+    if (trigger > max_trigger) trigger = max_trigger;
+    return trigger;
+}
+
+void gm_gc_commit(gm_mheap *h, bool cycle_end)
+{
+    gm_gcstate *g = &h->gc;
+    int gcp = h->gc_percent;
+    g->heap_minimum = gcp >= 0 ? HEAP_MINIMUM * (uint64_t)gcp / 100 : HEAP_MINIMUM;
+    uint64_t marked = g->heap_marked;
+    uint64_t goal = gcp < 0 ? UINT64_MAX : marked + marked * (uint64_t)gcp / 100;
+    if (goal < g->heap_minimum) goal = g->heap_minimum;
+    int64_t live = atomic_load(&g->heap_live);
+    bool swept = !cycle_end && atomic_load(&g->sweep_done);
+    uint64_t sweep_min = swept ? 0 : (uint64_t)(live > 0 ? live : 0) + SWEEP_MIN_DIST;
+    uint64_t mem_goal = memory_limit_goal(h), min_trigger = 0;
+    if (mem_goal < goal) {
+        goal = mem_goal; /* memory-limited regime */
+    } else {
+        if (goal < sweep_min) goal = sweep_min;
+        min_trigger = sweep_min;
+    }
+    g->heap_goal = goal;
+    g->sweep_dist_min = sweep_min;
+    atomic_store(&g->trigger, pacer_trigger(marked, goal, min_trigger));
+}
+
+int gm_heap_set_gc_percent(gm_mheap *h, gm_m *m, int percent)
+{
+    gm_stop_the_world(m);
+    int old = h->gc_percent;
+    h->gc_percent = percent < 0 ? -1 : percent;
+    if (h->gc.enabled) {
+        gm_gc_commit(h, false);
+    } else {
+        gm_memstats ms;
+        gm_mstats_collect(h, &ms);
+        gm_heap_pace(h, ms.heap_alloc);
+    }
+    gm_start_the_world(m);
+    return old;
+}
+
+int64_t gm_heap_set_memory_limit(gm_mheap *h, gm_m *m, int64_t limit)
+{
+    if (limit < 0) return h->gc.memory_limit;
+    gm_stop_the_world(m);
+    int64_t old = h->gc.memory_limit;
+    h->gc.memory_limit = limit;
+    if (h->gc.enabled) gm_gc_commit(h, false);
+    gm_start_the_world(m);
+    return old;
+}
+
+int64_t gm_parse_memory_limit(const char *v)
+{
+    static const struct {
+        const char *sfx;
+        unsigned shift;
+    } units[] = {{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}, {"", 0}};
+    if (strcmp(v, "off") == 0) return INT64_MAX;
+    uint64_t n = 0;
+    const char *p = v;
+    if (*p < '0' || *p > '9') return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (n > (uint64_t)INT64_MAX / 10) return -1;
+        n = n * 10 + (uint64_t)(*p - '0');
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(p, units[i].sfx) != 0) continue;
+        if (n > ((uint64_t)INT64_MAX >> units[i].shift)) return -1;
+        return (int64_t)(n << units[i].shift);
+    }
+    return -1;
+}
+
+/* ---- pending frees ------------------------------------------------------------------------ */
+
+int gm_gc_init(gm_mheap *h, const gm_heap_config *cfg)
+{
+    gm_gcstate *g = &h->gc;
+    g->enabled = cfg->gc_mode;
+    g->gctrace = cfg->gctrace;
+    g->memory_limit = cfg->memory_limit > 0 ? cfg->memory_limit : INT64_MAX;
+    pthread_mutex_init(&g->lock, NULL);
+    gm_fixalloc_init(&g->bufalloc, sizeof(gm_gcbuf), &h->sys.other_sys);
+    atomic_store(&g->sweep_done, true);
+    g->start_ns = now_ns();
+    return 0;
+}
+
+void gm_gc_destroy(gm_mheap *h)
+{
+    gm_fixalloc_destroy(&h->gc.bufalloc);
+    pthread_mutex_destroy(&h->gc.lock);
+}
+
+/* Is p a tiny object sharing its 16-byte block (rather than an ordinary 16-byte object)? */
+static inline bool tiny_sub(const gm_mspan *s, uintptr_t p, uintptr_t idx)
+{
+    if (!s->tiny_pending) return false;
+    uint32_t word = atomic_load_explicit(&s->tiny_meta[idx], memory_order_acquire);
+    return !(word == 0 && p == s->base + idx * GM_TINY_SIZE);
+}
+
+static inline bool bit_set(_Atomic uint64_t *bits, uintptr_t i)
+{
+    uint64_t bit = (uint64_t)1 << (i % 64);
+    return !(atomic_fetch_or_explicit(&bits[i / 64], bit, memory_order_relaxed) & bit);
+}
+static inline void bit_clear(_Atomic uint64_t *bits, uintptr_t i)
+{
+    atomic_fetch_and_explicit(&bits[i / 64], ~((uint64_t)1 << (i % 64)), memory_order_relaxed);
+}
+static inline bool bit_test(const _Atomic uint64_t *bits, uintptr_t i)
+{
+    return (atomic_load_explicit(&bits[i / 64], memory_order_relaxed) >> (i % 64)) & 1;
+}
+
+bool gm_gc_is_pending(const gm_mspan *s, uintptr_t p)
+{
+    if (s->div_mul == 0) return bit_test(s->pending_bits, 0);
+    uintptr_t idx = gm_mspan_obj_index(s, p);
+    if (tiny_sub(s, p, idx)) return bit_test(s->tiny_pending, p - s->base);
+    return bit_test(s->pending_bits, idx);
+}
+
+/* A buffer with room for the P, flushing its full one; NULL when out of memory. */
+static gm_gcbuf *gcbuf_get(gm_mheap *h, gm_p *pp)
+{
+    gm_gcstate *g = &h->gc;
+    pthread_mutex_lock(&h->lock);
+    gm_gcbuf *b = gm_fixalloc_alloc(&g->bufalloc);
+    pthread_mutex_unlock(&h->lock);
+    if (!b) return NULL;
+    gm_gcbuf *old = pp->gcbuf;
+    if (old) {
+        pthread_mutex_lock(&g->lock);
+        old->next = g->full;
+        g->full = old;
+        pthread_mutex_unlock(&g->lock);
+    }
+    pp->gcbuf = b;
+    return b;
+}
+
+/* Validate p and set its pending bit: NULL and *bytes, or what is wrong with it. */
+static const char *pend(gm_mheap *h, uintptr_t p, size_t *bytes)
+{
+    gm_mspan *s = gm_mheap_span_of(h, p);
+    if (!s) return "pointer not allocated by gomalloc, or already freed";
+    if (s->div_mul == 0) {
+        if (p != s->base) return "interior pointer into a large object";
+        if (!bit_set(s->pending_bits, 0)) return "double free of a large object (free pending)";
+        *bytes = s->npages * GM_PAGE_SIZE;
+        GM_MEM_FREE(p, *bytes);
+        return NULL;
+    }
+    uintptr_t idx = gm_mspan_obj_index(s, p);
+    if (tiny_sub(s, p, idx)) {
+        uint32_t word = atomic_load_explicit(&s->tiny_meta[idx], memory_order_acquire);
+        if (!(word & (uint32_t)1 << (p - (s->base + idx * GM_TINY_SIZE))))
+            return "double free of a tiny object, or an interior pointer (no live tiny object "
+                   "starts here)";
+        if (!bit_set(s->tiny_pending, p - s->base))
+            return "double free of a tiny object (free pending)";
+        *bytes = gm_tiny_usable_size(s, p, idx);
+        return NULL;
+    }
+    if (p != s->base + idx * s->elemsize) return "interior pointer (not the start of an object)";
+    if (!gm_mspan_is_allocated(s, idx)) return "double free (object already freed and swept)";
+    if (bit_test(s->freed_bits, idx)) return "double free (object already freed)";
+    if (!bit_set(s->pending_bits, idx)) return "double free (object already freed, free pending)";
+    *bytes = s->elemsize;
+    GM_MEM_FREE(p, *bytes); /* dead from now on; the slot is not reused before the cycle */
+    return NULL;
+}
+
+void gm_gc_free(gm_mheap *h, gm_m *m, void *ptr)
+{
+    gm_p *pp = gm_acquirep(m);
+    gm_gcbuf *b = pp->gcbuf;
+    if (GM_UNLIKELY(!b || b->n == GM_GCBUF_CAP) && !(b = gcbuf_get(h, pp))) {
+        /* No memory for a buffer: apply this free at once, as the default mode does. */
+        gm_releasep(m);
+        gm_heap_free_now(h, NULL, ptr);
+        return;
+    }
+    size_t bytes = 0;
+    const char *why = pend(h, (uintptr_t)ptr, &bytes);
+    if (GM_UNLIKELY(why)) {
+        gm_releasep(m); /* nothing changed: the handler may longjmp */
+        gm_misuse(why, ptr);
+    }
+    b->obj[b->n++] = ptr;
+    pp->pending_count++;
+    pp->pending_bytes += bytes;
+    gm_releasep(m);
+}
+
+/* The mark result: every pending free is applied as the default mode's gm_free applies it.
+ * World stopped; pp is the collector's P. */
+static void apply_pending(gm_mheap *h, gm_p *pp)
+{
+    gm_gcstate *g = &h->gc;
+    gm_gcbuf *full = g->full;
+    g->full = NULL;
+    for (uint32_t i = 0; i <= h->nprocs; i++) {
+        gm_gcbuf *b = i < h->nprocs ? h->allp[i].gcbuf : full;
+        for (gm_gcbuf *next; b; b = next) {
+            next = i < h->nprocs ? NULL : b->next;
+            for (uint64_t k = 0; k < b->n; k++) {
+                uintptr_t p = (uintptr_t)b->obj[k];
+                gm_mspan *s = gm_mheap_span_of(h, p);
+                if (!s) gm_throw("pending free of %p: no span", b->obj[k]);
+                if (s->div_mul == 0) {
+                    bit_clear(s->pending_bits, 0);
+                    pp->stats.pages_swept += s->npages; /* the sweeper frees large spans */
+                } else {
+                    uintptr_t idx = gm_mspan_obj_index(s, p);
+                    if (tiny_sub(s, p, idx))
+                        bit_clear(s->tiny_pending, p - s->base);
+                    else
+                        bit_clear(s->pending_bits, idx);
+                }
+                gm_heap_free_now(h, NULL, b->obj[k]);
+            }
+            b->n = 0;
+            if (i == h->nprocs) {
+                pthread_mutex_lock(&h->lock);
+                gm_fixalloc_free(&g->bufalloc, b);
+                pthread_mutex_unlock(&h->lock);
+            }
+        }
+        if (i < h->nprocs) h->allp[i].pending_count = h->allp[i].pending_bytes = 0;
+    }
+}
+
+/* ---- gctrace (§9.2) ------------------------------------------------------------------------ */
+
+/* itoaDiv: val / 10^dec with dec decimals. */
+static int fmt_div(char *out, size_t n, uint64_t val, int dec)
+{
+    if (dec == 0) return snprintf(out, n, "%llu", (unsigned long long)val);
+    uint64_t p = 1;
+    for (int i = 0; i < dec; i++) p *= 10;
+    return snprintf(out, n, "%llu.%0*llu", (unsigned long long)(val / p), dec,
+                    (unsigned long long)(val % p));
+}
+
+/* fmtNSAsMS: >= 10 ms whole, else two significant digits with at most 3 decimals. */
+static void fmt_ms(char *out, size_t n, uint64_t ns)
+{
+    if (ns >= 10000000) {
+        fmt_div(out, n, ns / 1000000, 0);
+        return;
+    }
+    uint64_t x = ns / 1000;
+    if (x == 0) {
+        snprintf(out, n, "0");
+        return;
+    }
+    int dec = 3;
+    for (; x >= 100; dec--) x /= 10;
+    fmt_div(out, n, x, dec);
+}
+
+typedef struct {
+    uint64_t num, at_ns, pct, wall[3], cpu[5], h0, h1, h2, goal;
+    uint32_t nprocs;
+    bool forced;
+} trace_line;
+
+static void print_trace(const trace_line *t)
+{
+    char at[32], f[8][24], line[512];
+    fmt_div(at, sizeof at, t->at_ns / 1000000, 3);
+    for (int i = 0; i < 3; i++) fmt_ms(f[i], sizeof f[i], t->wall[i]);
+    for (int i = 0; i < 5; i++) fmt_ms(f[3 + i], sizeof f[3 + i], t->cpu[i]);
+    int len =
+        snprintf(line, sizeof line,
+                 "gc %llu @%ss %llu%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
+                 "%llu->%llu->%llu MB, %llu MB goal, 0 MB stacks, 0 MB globals, %u P%s\n",
+                 (unsigned long long)t->num, at, (unsigned long long)t->pct, f[0], f[1], f[2], f[3],
+                 f[4], f[5], f[6], f[7], (unsigned long long)(t->h0 >> 20),
+                 (unsigned long long)(t->h1 >> 20), (unsigned long long)(t->h2 >> 20),
+                 (unsigned long long)(t->goal >> 20), t->nprocs, t->forced ? " (forced)" : "");
+    if (len <= 0) return;
+    const char *s = line;
+    for (size_t left = (size_t)len < sizeof line ? (size_t)len : sizeof line - 1; left;) {
+        ssize_t w = write(2, s, left);
+        if (w <= 0) return;
+        s += w;
+        left -= (size_t)w;
+    }
+}
+
+/* ---- the cycle ------------------------------------------------------------------------------ */
+
+/* Mark termination's pacing (GC mode): the live heap after the mark is HeapAlloc less what
+ * died and is not swept yet; heapLive restarts from it and the pacer commits. */
+static void gc_mark_termination(gm_mheap *h, const gm_memstats *ms, uint64_t goal,
+                                int64_t live_start)
+{
+    gm_gcstate *g = &h->gc;
+    g->heap_marked = ms->heap_alloc - (uint64_t)atomic_load(&g->dead_unswept);
+    atomic_store(&g->heap_live, (int64_t)g->heap_marked);
+    atomic_store(&g->sweep_done, false);
+    gm_gc_commit(h, true);
+    g->last_goal = goal;
+    g->last_live_start = live_start > 0 ? (uint64_t)live_start : 0;
+    g->last_live_end = g->heap_marked;
+}
+
+/* The gctrace line of the cycle that just ended (t: its four phase boundaries) and the
+ * cumulative GC CPU time it adds. World stopped. */
+static trace_line gc_account(gm_mheap *h, uint64_t num, const uint64_t t[4], uint64_t goal,
+                             bool forced)
+{
+    gm_gcstate *g = &h->gc;
+    trace_line tl = {
+        .num = num,
+        .at_ns = t[0] - g->start_ns,
+        .wall = {t[1] - t[0], t[2] - t[1], t[3] - t[2]},
+        .cpu = {(t[1] - t[0]) * h->nprocs, 0, t[2] - t[1], 0, (t[3] - t[2]) * h->nprocs},
+        .h0 = g->last_live_start,
+        .h1 = g->last_live_start, /* mark termination starts in the same pause */
+        .h2 = g->heap_marked,
+        .goal = goal,
+        .nprocs = h->nprocs,
+        .forced = forced,
+    };
+    g->cpu_ns += tl.cpu[0] + tl.cpu[2] + tl.cpu[4];
+    uint64_t elapsed = (t[3] - g->start_ns) * h->nprocs;
+    tl.pct = elapsed ? g->cpu_ns * 100 / elapsed : 0;
+    return tl;
+}
+
+static void sweep_all(gm_mheap *h, gm_p *pp)
+{
+    while (gm_mcentral_sweep_one(h, pp) >= 0) {
+    }
+}
+
+void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
+{
+    gm_gcstate *g = &h->gc;
+    uint64_t t[4] = {now_ns()};
+    gm_stop_the_world(m);
+    if (!forced && !gm_cycle_triggered(h)) { /* another thread started it meanwhile */
+        gm_start_the_world(m);
+        return;
+    }
+    gm_p *pp = m->p;
+    int64_t live_start = atomic_load(&g->heap_live);
+    sweep_all(h, pp); /* sweep termination: finish the previous cycle's sweeping */
+    t[1] = now_ns();
+    /* Mark: the pending frees are the mark result (GC mode); then mark termination's view of
+     * the tiny blocks (gcMarkTinyAllocs), so a current block emptied by them survives. */
+    uint64_t goal = g->heap_goal;
+    if (g->enabled) apply_pending(h, pp);
+    for (uint32_t i = 0; i < h->nprocs; i++) gm_mcache_mark_tiny(h, &h->allp[i]);
+    t[2] = now_ns();
+    int64_t freed = atomic_exchange(&h->freed_pending, 0);
+    /* gcSweep: every span becomes unswept. */
+    atomic_fetch_add(&h->sweepgen, 2);
+    atomic_store(&h->sweep_cursor, 0);
+    uint64_t num = atomic_fetch_add(&h->num_cycles, 1) + 1;
+    if (forced) g->num_forced++;
+    /* prepareForSweep: every P flushes its cache; the spans come back stale and are swept
+     * on the spot, ahead of everything swept later (mcentral.uncacheSpan). */
+    for (uint32_t i = 0; i < h->nprocs; i++) gm_mcache_release_all(h, &h->allp[i]);
+    gm_memstats ms;
+    gm_mstats_collect(h, &ms);
+    if (g->enabled)
+        gc_mark_termination(h, &ms, goal, live_start);
+    else
+        gm_heap_pace(h, ms.heap_alloc > (uint64_t)freed ? ms.heap_alloc - (uint64_t)freed : 0);
+    if (forced) sweep_all(h, pp);
+#ifdef GM_DEBUG
+    /* Debug builds check the whole heap at every cycle, while the world is stopped. */
+    char buf[512];
+    const char *e = gm_heap_check_stopped(h, buf, sizeof buf);
+    if (e) gm_throw("heap check at cycle %llu: %s", (unsigned long long)num, e);
+#endif
+    t[3] = now_ns();
+    trace_line tl = gc_account(h, num, t, goal, forced);
+    bool trace = g->enabled && g->gctrace;
+    gm_start_the_world(m);
+    if (trace) print_trace(&tl);
+}
+
+void gm_heap_gc(gm_mheap *h, gm_m *m)
+{
+    gm_note_freed(h, NULL, (size_t)m->freed_bytes);
+    m->freed_bytes = 0;
+    gm_heap_start_cycle(h, m, true);
+}
