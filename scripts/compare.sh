@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/compare.sh — the main job: install what is missing, build the release preset, run the
 # default comparison (every installed allocator × the synthetic workloads and the real traces
-# in workloads/traces/, 3 repetitions each, about five minutes on 2 cores) and leave the result
+# in workloads/traces/, 3 repetitions each, about six minutes on 2 cores) and leave the result
 # set in results/latest/.
 #
 #   scripts/compare.sh                      the default comparison
