@@ -476,33 +476,54 @@ static bool page_allocated(const gm_pagealloc *pa, uintptr_t p)
     return (l2[ci & ((1u << GM_CHUNK_L2_BITS) - 1)].alloc[pg / 64] >> (pg % 64)) & 1;
 }
 
+/* The spans of the grown heap in address order: the page walk every heap checker shares.
+ * Start with it = {0}; *at is the page where the span was found (span_map_check verifies that
+ * it is the span's base). NULL after the last span. */
+typedef struct span_iter {
+    size_t r;    /* in-use range */
+    uintptr_t p; /* next page to look at; 0 = the range's base */
+} span_iter;
+
+static gm_mspan *next_span(gm_mheap *h, span_iter *it, uintptr_t *at)
+{
+    const gm_pagealloc *pa = &h->pages;
+    for (; it->r < pa->n_in_use; it->r++, it->p = 0) {
+        if (!it->p) it->p = pa->in_use[it->r].base;
+        while (it->p < pa->in_use[it->r].limit) {
+            gm_mspan *s = span_at(h, it->p);
+            *at = it->p;
+            if (!s) {
+                it->p += GM_PAGE_SIZE;
+                continue;
+            }
+            it->p += s->npages * GM_PAGE_SIZE;
+            return s;
+        }
+    }
+    return NULL;
+}
+
 /* Walk every grown page: spans must cover their pages exactly and agree with statistics. */
 static const char *span_map_check(gm_mheap *h, uint64_t *inuse_bytes, size_t *npages_inuse,
                                   char *buf, size_t n)
 {
     const gm_pagealloc *pa = &h->pages;
-    for (size_t r = 0; r < pa->n_in_use; r++) {
-        for (uintptr_t p = pa->in_use[r].base; p < pa->in_use[r].limit;) {
-            gm_mspan *s = span_at(h, p);
-            if (!s) {
-                p += GM_PAGE_SIZE;
-                continue;
-            }
-            CHECK_OR_FAIL(s->base == p && atomic_load(&s->state) == GM_SPAN_IN_USE,
-                          "span map: page %#lx points at span %#lx (state %d)", (unsigned long)p,
-                          (unsigned long)s->base, (int)atomic_load(&s->state));
-            for (size_t i = 0; i < s->npages; i++) {
-                uintptr_t q = p + i * GM_PAGE_SIZE;
-                CHECK_OR_FAIL(span_at(h, q) == s, "span map: page %#lx of span %#lx maps elsewhere",
-                              (unsigned long)q, (unsigned long)p);
-                CHECK_OR_FAIL(page_allocated(pa, q),
-                              "page %#lx of span %#lx is free in the page allocator",
-                              (unsigned long)q, (unsigned long)p);
-            }
-            *inuse_bytes += s->npages * GM_PAGE_SIZE;
-            *npages_inuse += s->npages;
-            p += s->npages * GM_PAGE_SIZE;
+    span_iter it = {0};
+    uintptr_t p;
+    for (gm_mspan *s; (s = next_span(h, &it, &p));) {
+        CHECK_OR_FAIL(s->base == p && atomic_load(&s->state) == GM_SPAN_IN_USE,
+                      "span map: page %#lx points at span %#lx (state %d)", (unsigned long)p,
+                      (unsigned long)s->base, (int)atomic_load(&s->state));
+        for (size_t i = 0; i < s->npages; i++) {
+            uintptr_t q = p + i * GM_PAGE_SIZE;
+            CHECK_OR_FAIL(span_at(h, q) == s, "span map: page %#lx of span %#lx maps elsewhere",
+                          (unsigned long)q, (unsigned long)p);
+            CHECK_OR_FAIL(page_allocated(pa, q),
+                          "page %#lx of span %#lx is free in the page allocator", (unsigned long)q,
+                          (unsigned long)p);
         }
+        *inuse_bytes += s->npages * GM_PAGE_SIZE;
+        *npages_inuse += s->npages;
     }
     return NULL;
 }
@@ -548,27 +569,20 @@ static const char *recount_check(gm_mheap *h, uint32_t gen, char *buf, size_t n)
     static uint64_t live[GM_NUM_SIZE_CLASSES]; /* quiescent heap: no concurrent checker */
     uint64_t large_bytes = 0, pending[GM_NUM_SIZE_CLASSES] = {0};
     for (int c = 0; c < GM_NUM_SIZE_CLASSES; c++) live[c] = 0;
-    const gm_pagealloc *pa = &h->pages;
-    for (size_t r = 0; r < pa->n_in_use; r++)
-        for (uintptr_t p = pa->in_use[r].base; p < pa->in_use[r].limit;) {
-            gm_mspan *s = span_at(h, p);
-            if (!s) {
-                p += GM_PAGE_SIZE;
-                continue;
-            }
-            uint8_t sc = gm_spanclass_sizeclass(s->spanclass);
-            /* Every small span is in exactly one mcentral set or mcache: none is lost. */
-            CHECK_OR_FAIL(!sc || s->check_mark == gen,
-                          "span %#lx (class %u) is in no mcentral set or mcache",
-                          (unsigned long)s->base, sc);
-            if (sc)
-                live[sc] += s->alloc_count;
-            else
-                large_bytes += s->elemsize;
-            if (s->in_cache)
-                pending[sc] += (uint64_t)(s->alloc_count - s->alloc_count_before_cache);
-            p += s->npages * GM_PAGE_SIZE;
-        }
+    span_iter it = {0};
+    uintptr_t at;
+    for (gm_mspan *s; (s = next_span(h, &it, &at));) {
+        uint8_t sc = gm_spanclass_sizeclass(s->spanclass);
+        /* Every small span is in exactly one mcentral set or mcache: none is lost. */
+        CHECK_OR_FAIL(!sc || s->check_mark == gen,
+                      "span %#lx (class %u) is in no mcentral set or mcache",
+                      (unsigned long)s->base, sc);
+        if (sc)
+            live[sc] += s->alloc_count;
+        else
+            large_bytes += s->elemsize;
+        if (s->in_cache) pending[sc] += (uint64_t)(s->alloc_count - s->alloc_count_before_cache);
+    }
     gm_memstats ms;
     gm_mstats_collect(h, &ms);
     uint64_t heap_alloc = large_bytes;
@@ -665,20 +679,14 @@ const char *gm_gc_check(gm_mheap *h, char *buf, size_t n)
                   (unsigned long long)want_count, (unsigned long long)want_bytes);
     /* Every pending bit belongs to a buffered object, and dead_unswept is the freed bytes. */
     uint64_t bits = 0, dead = 0;
-    const gm_pagealloc *pa = &h->pages;
-    for (size_t r = 0; r < pa->n_in_use; r++)
-        for (uintptr_t p = pa->in_use[r].base; p < pa->in_use[r].limit;) {
-            gm_mspan *s = span_at(h, p);
-            if (!s) {
-                p += GM_PAGE_SIZE;
-                continue;
-            }
-            size_t nb = s->div_mul == 0 ? 1 : s->nelems;
-            bits += popcount_words(s->pending_bits, nb);
-            if (s->tiny_pending) bits += popcount_words(s->tiny_pending, GM_PAGE_SIZE);
-            if (s->div_mul) dead += (uint64_t)popcount_words(s->freed_bits, nb) * s->elemsize;
-            p += s->npages * GM_PAGE_SIZE;
-        }
+    span_iter it = {0};
+    uintptr_t at;
+    for (gm_mspan *s; (s = next_span(h, &it, &at));) {
+        size_t nb = s->div_mul == 0 ? 1 : s->nelems;
+        bits += popcount_words(s->pending_bits, nb);
+        if (s->tiny_pending) bits += popcount_words(s->tiny_pending, GM_PAGE_SIZE);
+        if (s->div_mul) dead += (uint64_t)popcount_words(s->freed_bits, nb) * s->elemsize;
+    }
     CHECK_OR_FAIL(bits == count, "%llu pending bits set, %llu objects pending",
                   (unsigned long long)bits, (unsigned long long)count);
     int64_t du = atomic_load(&g->dead_unswept);

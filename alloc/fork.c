@@ -24,7 +24,7 @@
  * again (as glibc does for its arena locks in the child) and every P is made idle. Per-thread
  * state of the vanished threads (their unflushed free counters, gm_m) is lost: counters only.
  *
- * The P owner recorded during the fork is fork_m, a placeholder M: the forking thread's own M
+ * The P owner recorded during the fork is fork_m, a stand-in M: the forking thread's own M
  * (TLS in malloc.c) is not reachable from here and needs no P. fork_m is protected by stw_lock,
  * so two threads forking at once take turns. Nothing here allocates, and the forking thread
  * must not call the allocator between prepare and parent/child (glibc's fork does not).
@@ -36,7 +36,7 @@ static gm_m fork_m;
 void gm_heap_fork_prepare(gm_mheap *h)
 {
     /* The Ps' owner word only ever reads as "taken" (it is compared with NULL, never
-     * followed), so a placeholder on the stack may take them; fork_m is written once stw_lock
+     * followed), so a stand-in M on the stack may take them; fork_m is written once stw_lock
      * is ours. */
     gm_m m = {.heap = h};
     gm_stop_the_world(&m);

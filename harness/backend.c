@@ -719,3 +719,12 @@ int gm_backend_prove(const gm_backend *b, char *why, size_t whylen)
     if (prove_provider(b, why, whylen) != 0) return -1;
     return b->prove ? b->prove(why, whylen) : 0;
 }
+
+void gm_backend_print_launch_prefix(const gm_backend *b)
+{
+    char path[512];
+    if (b->soname && gm_backend_locate(b, path, sizeof path))
+        fprintf(stderr, "LD_PRELOAD=%s ", path);
+    else
+        fprintf(stderr, "env -u LD_PRELOAD ");
+}

@@ -67,6 +67,9 @@ void gm_backend_version(const gm_backend *b, char *out, size_t outlen);
 /* Full identity proof in this process (steps 1 and 2). 0 = this process is served by b. On
  * failure why says what serves it instead. */
 int gm_backend_prove(const gm_backend *b, char *why, size_t whylen);
+/* Writes to stderr how a command line must start for b to serve it: "LD_PRELOAD=<library> ",
+ * or "env -u LD_PRELOAD " for the allocators that need nothing preloaded. */
+void gm_backend_print_launch_prefix(const gm_backend *b);
 /* The library file that defines the malloc this process calls (for messages). */
 const char *gm_malloc_provider(void);
 

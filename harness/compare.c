@@ -362,10 +362,6 @@ static uint64_t splitmix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-/* Plan order: repetition-major; inside a repetition every (workload, threads, allocator) once,
- * shuffled (seeded, so a plan is reproducible), so slow drift of the machine spreads over all
- * allocators instead of favouring whichever runs first. File names use the canonical index,
- * so results sort the same whatever the run order was. */
 /* What is measured, before allocators and repetitions: each (workload, thread count), with the
  * count clamped to the workload's limits (duplicates dropped), then each trace. */
 typedef struct subject {

@@ -360,12 +360,8 @@ static int cmd_list(void)
 /* The command line that would have the right allocator serving the process. */
 static void print_right_command(const gm_backend *b, int argc, char **argv)
 {
-    char path[512];
     fprintf(stderr, "  run instead:\n    ");
-    if (b->soname && gm_backend_locate(b, path, sizeof path))
-        fprintf(stderr, "LD_PRELOAD=%s ", path);
-    else
-        fprintf(stderr, "env -u LD_PRELOAD ");
+    gm_backend_print_launch_prefix(b);
     fprintf(stderr, "%s run", gm_cli_self());
     for (int i = 0; i < argc; i++) fprintf(stderr, " %s", argv[i]);
     fprintf(stderr, "\n  (gmbench compare sets this up for every child itself)\n");

@@ -418,12 +418,8 @@ static const char *take_allocator(int *argc, char **argv)
 
 static void print_right_command(const gm_backend *b, int argc, char **argv)
 {
-    char path[512];
     fprintf(stderr, "  run instead:\n    ");
-    if (b->soname && gm_backend_locate(b, path, sizeof path))
-        fprintf(stderr, "LD_PRELOAD=%s ", path);
-    else
-        fprintf(stderr, "env -u LD_PRELOAD ");
+    gm_backend_print_launch_prefix(b);
     fprintf(stderr, "%s --allocator %s", argv[0], b->name);
     for (int i = 1; i < argc; i++) fprintf(stderr, " %s", argv[i]);
     fprintf(stderr, "\n  (scripts/microbench.sh sets this up for every allocator)\n");

@@ -26,9 +26,10 @@
 
 #include <stdint.h>
 
-#define GM_REC_MAGIC    "GMRECEV2"
-#define GM_REC_ENV_DIR  "GMRECORD_DIR"  /* raw directory; unset: the library only forwards */
-#define GM_REC_ENV_TIME "GMRECORD_TIME" /* "0": no timestamps; N: read the clock at every
+#define GM_REC_MAGIC   "GMRECEV2"
+#define GM_REC_ENV_DIR "GMRECORD_DIR" /* raw directory; unset: the library only forwards */
+#define GM_REC_ENV_TIME                                                                            \
+    "GMRECORD_TIME" /* "0": no timestamps; N: read the clock at every
                                              N-th call of a thread (1: every call) */
 
 enum gm_rec_kind {

@@ -45,12 +45,12 @@ int main(void)
     void *aa = aligned_alloc(256, 512);
     char *s = NULL;
     for (int i = 1; i <= 6; i++) s = realloc(s, (size_t)i * 1000); /* first one: realloc(NULL) */
-    s = realloc(s, 10);   /* shrink */
-    free(NULL);           /* not logged */
-    char *big = malloc(300000); /* mmapped chunk */
+    s = realloc(s, 10);                                            /* shrink */
+    free(NULL);                                                    /* not logged */
+    char *big = malloc(300000);                                    /* mmapped chunk */
     big = realloc(big, 600000);
     char *z = malloc(16);
-    z = realloc(z, 0);    /* frees z, returns NULL */
+    z = realloc(z, 0); /* frees z, returns NULL */
     char *d = strdup("hello");
     printf("t=%d buf=%d z=%p\n", t->val, buf[0], (void *)z);
     drop(t);
