@@ -19,8 +19,9 @@
  *
  * Pacer (§6; Go 1.19 formulas, uint64 arithmetic, multiply first):
  *   heapMinimum   = 4 MiB × GOGC / 100
- *   gcPercentGoal = GOGC < 0 ? ∞ : max(marked + marked × GOGC / 100, heapMinimum)  (stacks and
- *                   globals are 0 in the model)
+ *   gcPercentGoal = GOGC < 0 ? ∞ : max(marked + (marked + globals) × GOGC / 100, heapMinimum)
+ *                   (globals: gm_set_globals_scan, 0 by default; goroutine stacks are 0: the
+ *                   model has no goroutines in its heap)
  *   memLimitGoal  = §6.2 from MemStats: nonHeap = (Sys − HeapReleased) − (HeapIdle −
  *                   HeapReleased) − HeapAlloc, overage, 1 MiB headroom, at least marked
  *   sweepDistMinTrigger = sweep done ? 0 : heapLive + 1 MiB (always the latter at a cycle end)
@@ -119,7 +120,8 @@ void gm_gc_commit(gm_mheap *h, bool cycle_end)
     int gcp = h->gc_percent;
     g->heap_minimum = gcp >= 0 ? HEAP_MINIMUM * (uint64_t)gcp / 100 : HEAP_MINIMUM;
     uint64_t marked = g->heap_marked;
-    uint64_t goal = gcp < 0 ? UINT64_MAX : marked + marked * (uint64_t)gcp / 100;
+    uint64_t goal =
+        gcp < 0 ? UINT64_MAX : marked + (marked + g->globals_scan) * (uint64_t)gcp / 100;
     if (goal < g->heap_minimum) goal = g->heap_minimum;
     int64_t live = atomic_load(&g->heap_live);
     bool swept = !cycle_end && atomic_load(&g->sweep_done);
@@ -163,6 +165,24 @@ int64_t gm_heap_set_memory_limit(gm_mheap *h, gm_m *m, int64_t limit)
     return old;
 }
 
+uint64_t gm_heap_set_globals_scan(gm_mheap *h, gm_m *m, uint64_t bytes)
+{
+    gm_stop_the_world(m);
+    uint64_t old = h->gc.globals_scan;
+    h->gc.globals_scan = bytes;
+    if (h->gc.enabled) gm_gc_commit(h, false);
+    gm_start_the_world(m);
+    return old;
+}
+
+void gm_heap_set_gc_hook(gm_mheap *h, gm_m *m, gm_gc_hook fn, void *arg)
+{
+    gm_stop_the_world(m);
+    h->gc.hook = fn;
+    h->gc.hook_arg = arg;
+    gm_start_the_world(m);
+}
+
 int64_t gm_parse_memory_limit(const char *v)
 {
     static const struct {
@@ -193,6 +213,9 @@ int gm_gc_init(gm_mheap *h, const gm_heap_config *cfg)
     g->enabled = cfg->gc_mode;
     g->gctrace = cfg->gctrace;
     g->memory_limit = cfg->memory_limit > 0 ? cfg->memory_limit : INT64_MAX;
+    g->globals_scan = cfg->globals_scan;
+    g->hook = cfg->cycle_hook;
+    g->hook_arg = cfg->cycle_hook_arg;
     pthread_mutex_init(&g->lock, NULL);
     gm_fixalloc_init(&g->bufalloc, sizeof(gm_gcbuf), &h->sys.other_sys);
     atomic_store(&g->sweep_done, true);
@@ -311,9 +334,10 @@ void gm_gc_free(gm_mheap *h, gm_m *m, void *ptr)
 
 /* The mark result: every pending free is applied as the default mode's gm_free applies it.
  * World stopped; pp is the collector's P. */
-static void apply_pending(gm_mheap *h, gm_p *pp)
+static uint64_t apply_pending(gm_mheap *h, gm_p *pp)
 {
     gm_gcstate *g = &h->gc;
+    uint64_t applied = 0;
     gm_gcbuf *full = g->full;
     g->full = NULL;
     for (uint32_t i = 0; i <= h->nprocs; i++) {
@@ -336,6 +360,7 @@ static void apply_pending(gm_mheap *h, gm_p *pp)
                 }
                 gm_heap_free_now(h, NULL, b->obj[k]);
             }
+            applied += b->n;
             b->n = 0;
             if (i == h->nprocs) {
                 pthread_mutex_lock(&h->lock);
@@ -345,6 +370,7 @@ static void apply_pending(gm_mheap *h, gm_p *pp)
         }
         if (i < h->nprocs) h->allp[i].pending_count = h->allp[i].pending_bytes = 0;
     }
+    return applied;
 }
 
 /* ---- gctrace (§9.2) ------------------------------------------------------------------------ */
@@ -377,7 +403,7 @@ static void fmt_ms(char *out, size_t n, uint64_t ns)
 }
 
 typedef struct {
-    uint64_t num, at_ns, pct, wall[3], cpu[5], h0, h1, h2, goal;
+    uint64_t num, at_ns, pct, wall[3], cpu[5], h0, h1, h2, goal, globals;
     uint32_t nprocs;
     bool forced;
 } trace_line;
@@ -388,14 +414,14 @@ static void print_trace(const trace_line *t)
     fmt_div(at, sizeof at, t->at_ns / 1000000, 3);
     for (int i = 0; i < 3; i++) fmt_ms(f[i], sizeof f[i], t->wall[i]);
     for (int i = 0; i < 5; i++) fmt_ms(f[3 + i], sizeof f[3 + i], t->cpu[i]);
-    int len =
-        snprintf(line, sizeof line,
-                 "gc %llu @%ss %llu%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
-                 "%llu->%llu->%llu MB, %llu MB goal, 0 MB stacks, 0 MB globals, %u P%s\n",
-                 (unsigned long long)t->num, at, (unsigned long long)t->pct, f[0], f[1], f[2], f[3],
-                 f[4], f[5], f[6], f[7], (unsigned long long)(t->h0 >> 20),
-                 (unsigned long long)(t->h1 >> 20), (unsigned long long)(t->h2 >> 20),
-                 (unsigned long long)(t->goal >> 20), t->nprocs, t->forced ? " (forced)" : "");
+    int len = snprintf(line, sizeof line,
+                       "gc %llu @%ss %llu%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
+                       "%llu->%llu->%llu MB, %llu MB goal, 0 MB stacks, %llu MB globals, %u P%s\n",
+                       (unsigned long long)t->num, at, (unsigned long long)t->pct, f[0], f[1], f[2],
+                       f[3], f[4], f[5], f[6], f[7], (unsigned long long)(t->h0 >> 20),
+                       (unsigned long long)(t->h1 >> 20), (unsigned long long)(t->h2 >> 20),
+                       (unsigned long long)(t->goal >> 20), (unsigned long long)(t->globals >> 20),
+                       t->nprocs, t->forced ? " (forced)" : "");
     if (len <= 0) return;
     const char *s = line;
     for (size_t left = (size_t)len < sizeof line ? (size_t)len : sizeof line - 1; left;) {
@@ -438,6 +464,7 @@ static trace_line gc_account(gm_mheap *h, uint64_t num, const uint64_t t[4], uin
         .h1 = g->last_live_start, /* mark termination starts in the same pause */
         .h2 = g->heap_marked,
         .goal = goal,
+        .globals = g->globals_scan,
         .nprocs = h->nprocs,
         .forced = forced,
     };
@@ -468,8 +495,8 @@ void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
     t[1] = now_ns();
     /* Mark: the pending frees are the mark result (GC mode); then mark termination's view of
      * the tiny blocks (gcMarkTinyAllocs), so a current block emptied by them survives. */
-    uint64_t goal = g->heap_goal;
-    if (g->enabled) apply_pending(h, pp);
+    uint64_t goal = g->heap_goal, trigger = atomic_load(&g->trigger), applied = 0;
+    if (g->enabled) applied = apply_pending(h, pp);
     for (uint32_t i = 0; i < h->nprocs; i++) gm_mcache_mark_tiny(h, &h->allp[i]);
     t[2] = now_ns();
     int64_t freed = atomic_exchange(&h->freed_pending, 0);
@@ -496,6 +523,21 @@ void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
 #endif
     t[3] = now_ns();
     trace_line tl = gc_account(h, num, t, goal, forced);
+    if (g->hook) {
+        bool on = g->enabled;
+        gm_gc_cycle c = {.num = num,
+                         .forced = forced,
+                         .trigger = on ? trigger : 0,
+                         .heap_start = on && live_start > 0 ? (uint64_t)live_start : 0,
+                         .heap_marked = on ? g->heap_marked : ms.heap_alloc,
+                         .heap_goal = on ? goal : 0,
+                         .next_goal = on ? g->heap_goal : 0,
+                         .next_trigger = on ? atomic_load(&g->trigger) : 0,
+                         .heap_inuse = ms.heap_inuse,
+                         .frees = applied,
+                         .pause_ns = t[3] - t[0]};
+        g->hook(&c, g->hook_arg);
+    }
     bool trace = g->enabled && g->gctrace;
     gm_start_the_world(m);
     if (trace) print_trace(&tl);

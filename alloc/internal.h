@@ -330,6 +330,9 @@ typedef struct gm_heap_config {
     bool gc_mode;         /* GC mode (gc.c): frees are held until the next GC cycle */
     bool gctrace;         /* GC mode: print a gctrace=1 line per cycle to stderr */
     int64_t memory_limit; /* GOMEMLIMIT in bytes (GC mode); <= 0: none (math.MaxInt64) */
+    uint64_t globals_scan; /* GC mode: Go's globalsScan (gm_set_globals_scan) */
+    gm_gc_hook cycle_hook; /* called at the end of every cycle (gm_set_gc_hook) */
+    void *cycle_hook_arg;
 } gm_heap_config;
 
 /* ---------------------------------------------------------------------------------------------
@@ -357,6 +360,9 @@ typedef struct gm_gcstate {
     uint64_t heap_minimum;     /* 4 MiB × GOGC/100 */
     uint64_t sweep_dist_min;   /* sweepDistMinTrigger of the last commit */
     int64_t memory_limit;      /* GOMEMLIMIT */
+    uint64_t globals_scan;     /* globalsScan: part of the goal (§6.2) */
+    gm_gc_hook hook;           /* gm_set_gc_hook; set with the world stopped */
+    void *hook_arg;
     _Atomic bool sweep_done;   /* every span swept in the current cycle */
     /* Bytes whose freed bit is set and whose span is not swept yet. */
     _Atomic int64_t dead_unswept;
@@ -490,6 +496,8 @@ void gm_heap_gc(gm_mheap *h, gm_m *m); /* start a sweep cycle and finish it (run
 void gm_heap_read_memstats(gm_mheap *h, gm_m *m, gm_memstats *ms);
 /* Start a new sweep cycle (gcStart..gcSweep with perfect marking). Caller holds no P. */
 void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced);
+uint64_t gm_heap_set_globals_scan(gm_mheap *h, gm_m *m, uint64_t bytes);
+void gm_heap_set_gc_hook(gm_mheap *h, gm_m *m, gm_gc_hook fn, void *arg);
 /* Set the sweep-cycle trigger from the live heap at the start of a cycle (see malloc.c). */
 void gm_heap_pace(gm_mheap *h, uint64_t live_bytes);
 /* Account bytes that died (gm_free, a tiny block's last object); m may be NULL. */

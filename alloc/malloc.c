@@ -487,13 +487,16 @@ static bool env_gc_mode(void)
     return false;
 }
 
-static int64_t env_memory_limit(void)
+/* A byte count with an optional B/KiB/MiB/GiB/TiB suffix (GOMEMLIMIT's syntax); 0 if unset. */
+static int64_t env_bytes(const char *name, bool off_ok)
 {
-    const char *v = getenv("GOMEMLIMIT");
+    const char *v = getenv(name);
     if (!v || !*v) return 0;
     int64_t n = gm_parse_memory_limit(v);
-    if (n < 0) {
-        warn_env("GOMEMLIMIT", v, "bytes with an optional B/KiB/MiB/GiB/TiB suffix, or off");
+    if (n < 0 || (!off_ok && strcmp(v, "off") == 0)) {
+        warn_env(name, v,
+                 off_ok ? "bytes with an optional B/KiB/MiB/GiB/TiB suffix, or off"
+                        : "bytes with an optional B/KiB/MiB/GiB/TiB suffix");
         return 0;
     }
     return n;
@@ -532,7 +535,8 @@ gm_mheap *gm_process_heap(void)
             .arena_hints = true,
             .gc_mode = env_gc_mode(),
             .gctrace = env_debug("GODEBUG", "gctrace") || env_debug("GOMALLOC_DEBUG", "gctrace"),
-            .memory_limit = env_memory_limit(),
+            .memory_limit = env_bytes("GOMEMLIMIT", true),
+            .globals_scan = (uint64_t)env_bytes("GOMALLOC_GLOBALS", false),
         };
         pthread_key_create(&detach_key, thread_exit);
         process_heap = gm_heap_create(&cfg);
@@ -646,6 +650,18 @@ int64_t gm_set_memory_limit(int64_t limit)
 {
     gm_m *m = current_m();
     return gm_heap_set_memory_limit(m->heap, m, limit);
+}
+
+uint64_t gm_set_globals_scan(uint64_t bytes)
+{
+    gm_m *m = current_m();
+    return gm_heap_set_globals_scan(m->heap, m, bytes);
+}
+
+void gm_set_gc_hook(gm_gc_hook fn, void *arg)
+{
+    gm_m *m = current_m();
+    gm_heap_set_gc_hook(m->heap, m, fn, arg);
 }
 
 int gm_set_gc_mode(int gc_mode)

@@ -27,5 +27,6 @@ int gm_cmd_job(int argc, char **argv);
 int gm_cmd_trace(int argc, char **argv);
 int gm_cmd_import(int argc, char **argv);
 int gm_cmd_record(int argc, char **argv);
+int gm_cmd_fidelity(int argc, char **argv);
 
 #endif

@@ -40,6 +40,10 @@ static const char usage[] =
     "                            a Go GODEBUG=allocfreetrace=1 log or a glibc mtrace log\n"
     "  record --out F -- COMMAND ARGS...\n"
     "                            record every malloc-family call of a program\n"
+    "  fidelity LOG [--gogc N] [--json F] [--check]\n"
+    "                            replay a Go run's allocfreetrace+gcpacertrace log in the\n"
+    "                            GC-mode model and compare GC cycles, heap sizes and\n"
+    "                            placement with the real runtime (scripts/fidelity.sh)\n"
     "  program --allocator A --program P [--rep N] [--out F.json]\n"
     "                            one real program under one allocator, with LD_PRELOAD\n"
     "  job --out F.json [--timeout S] -- RUN-FLAGS|PROGRAM-FLAGS\n"
@@ -419,9 +423,10 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "trace")) return gm_cmd_trace(argc - 2, argv + 2);
     if (!strcmp(cmd, "import")) return gm_cmd_import(argc - 2, argv + 2);
     if (!strcmp(cmd, "record")) return gm_cmd_record(argc - 2, argv + 2);
+    if (!strcmp(cmd, "fidelity")) return gm_cmd_fidelity(argc - 2, argv + 2);
     fprintf(stderr,
             "gmbench: unknown command '%s'; valid: list run compare merge job program trace import "
-            "record\n",
+            "record fidelity\n",
             cmd);
     return GM_EXIT_USAGE;
 }

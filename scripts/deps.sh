@@ -8,7 +8,7 @@ GM_PACKAGES=(
   clang-14 libclang-rt-14-dev llvm-14 clang-format-14   # sanitizer presets, libFuzzer, coverage
   golang-1.19-go                                        # Go's sizeclasses.go to diff against
   python3 python3-jsonschema                            # result-schema tests (system python3)
-  libzstd-dev                                           # compressed traces
+  libzstd-dev xz-utils                                  # compressed traces; the fidelity test log
   libbenchmark-dev                                      # gm-microbench (harness/bench/)
   libbenchmark-tools python3-scipy                      # its compare.py (harness/bench/README.md)
   python3-matplotlib python3-numpy                      # scripts/report.py

@@ -39,6 +39,7 @@ static uint64_t cycles(gm_mheap *h)
 
 typedef struct {
     int gogc;
+    uint64_t globals; /* globalsScan (gm_set_globals_scan) */
     uint64_t marked, goal, trigger;
 } pacer;
 
@@ -60,20 +61,39 @@ static uint64_t ref_trigger(uint64_t marked, uint64_t goal, uint64_t min_trigger
 static void ref_commit(pacer *p, uint64_t sweep_min)
 {
     uint64_t minimum = 4 * MiB * (uint64_t)p->gogc / 100;
-    uint64_t goal = p->marked + p->marked * (uint64_t)p->gogc / 100;
+    uint64_t goal = p->marked + (p->marked + p->globals) * (uint64_t)p->gogc / 100;
     if (goal < minimum) goal = minimum;
     if (goal < sweep_min) goal = sweep_min;
     p->goal = goal;
     p->trigger = ref_trigger(p->marked, goal, sweep_min);
 }
 
+/* What the cycle hook (gm_gc_hook) saw: the last cycle. */
+static gm_gc_cycle hooked;
+static uint64_t nhooked;
+
+static void on_cycle(const gm_gc_cycle *c, void *arg)
+{
+    CHECK(arg == &hooked);
+    hooked = *c;
+    nhooked++;
+}
+
 /* Allocate OBJ-sized objects; object i dies (is freed) right after its allocation unless
- * i % keep_every == 0. After each allocation, compare cycles with the reference pacer. */
-static void run_pacer(int gogc, int n, int keep_every, int want_min_cycles)
+ * i % keep_every == 0. After each allocation, compare cycles with the reference pacer, and
+ * each cycle's hook record with the reference. */
+static void run_pacer(int gogc, int n, int keep_every, int want_min_cycles, uint64_t globals)
 {
     gm_m m;
-    gm_mheap *h = gc_heap(&m, 1, gogc, false);
-    pacer ref = {.gogc = gogc};
+    gm_heap_config cfg = {.nprocs = 1,
+                          .gc_percent = gogc,
+                          .gc_mode = true,
+                          .globals_scan = globals,
+                          .cycle_hook = on_cycle,
+                          .cycle_hook_arg = &hooked};
+    gm_mheap *h = gm_test_heap_cfg(&m, &cfg);
+    nhooked = 0;
+    pacer ref = {.gogc = gogc, .globals = globals};
     ref_commit(&ref, 0); /* at init the sweep is done: sweepDistMinTrigger = 0 */
     gm_memstats ms = gm_test_memstats(h, &m);
     CHECK_EQ(ms.next_gc, ref.goal);
@@ -86,9 +106,18 @@ static void run_pacer(int gogc, int n, int keep_every, int want_min_cycles)
         heap_live += OBJ;
         if (heap_live >= ref.trigger) { /* the reference's cycle: its start, then its mark */
             ncycles++;
-            uint64_t start = heap_live, goal = ref.goal;
+            uint64_t start = heap_live, goal = ref.goal, trigger = ref.trigger;
             ref.marked = heap_live = live;
             ref_commit(&ref, heap_live + MiB);
+            CHECK_EQ(nhooked, ncycles);
+            CHECK_EQ(hooked.num, ncycles);
+            CHECK_EQ(hooked.forced, 0);
+            CHECK_EQ(hooked.trigger, trigger);
+            CHECK_EQ(hooked.heap_start, start);
+            CHECK_EQ(hooked.heap_marked, ref.marked);
+            CHECK_EQ(hooked.heap_goal, goal);
+            CHECK_EQ(hooked.next_goal, ref.goal);
+            CHECK_EQ(hooked.next_trigger, ref.trigger);
             CHECK_EQ(cycles(h), ncycles);
             ms = gm_test_memstats(h, &m);
             CHECK_EQ(ms.num_gc, ncycles);
@@ -128,11 +157,16 @@ static void test_pacer(void)
     CHECK_HEAP(h);
     gm_heap_destroy(h);
 
-    run_pacer(100, 2000, 3, 5); /* a growing live heap */
-    run_pacer(100, 1500, 1, 3); /* nothing dies */
-    run_pacer(100, 3000, 50, 10);
-    run_pacer(50, 2000, 4, 5);
-    run_pacer(300, 2000, 2, 2);
+    run_pacer(100, 2000, 3, 5, 0); /* a growing live heap */
+    run_pacer(100, 1500, 1, 3, 0); /* nothing dies */
+    run_pacer(100, 3000, 50, 10, 0);
+    run_pacer(50, 2000, 4, 5, 0);
+    run_pacer(300, 2000, 2, 2, 0);
+    /* Go 1.18+: the program's globals are part of the goal (§6.2). With 5 MiB of globals and
+     * GOGC=100 the first goal is 0 + (0 + 5 MiB) = 5 MiB, above the 4 MiB minimum; with 3 MiB
+     * and GOGC=200 it is 6 MiB, below that run's 8 MiB minimum until the live heap grows. */
+    run_pacer(200, 3000, 3, 3, 3 * MiB);
+    run_pacer(100, 3000, 2, 5, 5 * MiB);
 }
 
 /* heapMinimum = 4 MiB × GOGC/100: with GOGC=50 the first cycle starts at 61/64 of 2 MiB. */

@@ -15,6 +15,8 @@
  *               live × (1 + GOGC/100), 4 MiB minimum, trigger at ~61/64 of the way). "free"
  *               (the default) frees at once as described above.
  *   GOMEMLIMIT  GC mode: the soft memory limit (bytes, suffix B/KiB/MiB/GiB/TiB, or "off").
+ *   GOMALLOC_GLOBALS  GC mode: the modelled program's pointer-bearing data+bss in bytes (Go's
+ *               globalsScan, part of the heap goal since Go 1.18); default 0.
  *   GODEBUG / GOMALLOC_DEBUG  containing gctrace=1: GC mode prints one line per cycle to
  *               stderr in Go's gctrace format.
  */
@@ -111,6 +113,32 @@ int gm_gc_mode(void);
 /* debug.SetMemoryLimit (GC mode): the soft limit in bytes; a negative value only reads it.
  * Returns the previous limit (INT64_MAX = none). */
 int64_t gm_set_memory_limit(int64_t limit);
+/* GC mode: Go's globalsScan, the pointer-bearing data and bss of the program being modelled
+ * (a C program has no such thing, so the default is 0). Since Go 1.18 it is part of the heap
+ * goal: goal = marked + (marked + stacks + globals) × GOGC/100. gmbench fidelity sets it from
+ * the real program's gcpacertrace. Returns the previous value. */
+uint64_t gm_set_globals_scan(uint64_t bytes);
+
+/* One GC cycle as the pacer saw it (GC mode; in the default mode a sweep cycle, with the goal
+ * fields 0). Byte counts are the pacer's (heapLive: span-granular, §6.4 of the reference). */
+typedef struct gm_gc_cycle {
+    uint64_t num;          /* 1-based, as gctrace's "gc N" */
+    int forced;            /* started by gm_gc */
+    uint64_t trigger;      /* the trigger in effect when it started */
+    uint64_t heap_start;   /* heapLive when it started (gcpacertrace's "in T B") */
+    uint64_t heap_marked;  /* live heap after the mark (gctrace's third figure) */
+    uint64_t heap_goal;    /* this cycle's goal */
+    uint64_t next_goal;    /* the goal committed at its end */
+    uint64_t next_trigger; /* the trigger committed at its end */
+    uint64_t heap_inuse;   /* HeapInuse at its end, before any sweeping */
+    uint64_t frees;        /* pending frees it applied */
+    uint64_t pause_ns;     /* its whole duration: the model stops the world throughout */
+} gm_gc_cycle;
+/* Called at the end of every cycle of the process heap, with the world stopped, on the thread
+ * that ran it: it must not call the allocator. NULL removes it. */
+typedef void (*gm_gc_hook)(const gm_gc_cycle *c, void *arg);
+void gm_set_gc_hook(gm_gc_hook fn, void *arg);
+
 /* Number of Ps of the process heap. */
 int gm_gomaxprocs(void);
 
