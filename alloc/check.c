@@ -503,6 +503,22 @@ static gm_mspan *next_span(gm_mheap *h, span_iter *it, uintptr_t *at)
     return NULL;
 }
 
+uint64_t gm_heap_scan_bytes(gm_mheap *h)
+{
+    span_iter it = {0};
+    uintptr_t at;
+    uint64_t bytes = 0;
+    for (gm_mspan *s; (s = next_span(h, &it, &at));) {
+        if (gm_spanclass_noscan(s->spanclass) || atomic_load(&s->state) != GM_SPAN_IN_USE) continue;
+        uintptr_t freed = 0;
+        for (size_t w = 0; w < GM_ALLOC_BITS_WORDS; w++)
+            freed += (uintptr_t)__builtin_popcountll(atomic_load(&s->freed_bits[w]));
+        uintptr_t live = s->div_mul ? gm_mspan_count_alloc(s) - freed : 1; /* large: live */
+        bytes += (uint64_t)live * (s->div_mul ? s->elemsize : s->npages * GM_PAGE_SIZE);
+    }
+    return bytes;
+}
+
 /* Walk every grown page: spans must cover their pages exactly and agree with statistics. */
 static const char *span_map_check(gm_mheap *h, uint64_t *inuse_bytes, size_t *npages_inuse,
                                   char *buf, size_t n)

@@ -6,8 +6,22 @@
  * A cycle (gm_heap_start_cycle) runs with the world stopped: sweep termination finishes the
  * previous cycle's sweeping; "mark" applies the pending frees (GC mode) and retires the tiny
  * blocks as gcMarkTinyAllocs would; mark termination bumps sweepgen, flushes every mcache and
- * re-paces. Marking is perfect and instantaneous: there is no concurrent mark phase, no assist
- * and no allocate-black, so the mark's CPU fields are the wall time of applying the frees.
+ * re-paces. Marking is perfect and, by default, instantaneous: no assist, no allocate-black,
+ * and the mark's CPU fields are 0.
+ *
+ * Concurrent mark (gm_heap_config.concurrent_mark, GC mode; used by trace-driven replays such
+ * as gmbench fidelity): the cycle starts at the trigger (sweep termination) and the world
+ * restarts; its mark lasts until gm_heap_mark_done (or a gm_gc). Allocation meanwhile is black
+ * (gcmarknewobject): each span an allocator takes during the mark records the mark cycle and
+ * its freeindex (gm_gc_blacken_span: spans cached at the start, refills, large spans), and a
+ * pending free of a black object is kept for the next cycle. Mark termination then measures
+ * cons/mark as endCycle does — (heapLive − trigger) × u / (scan work × (1 − u)), u = 0.25 (no
+ * assists, no idle workers), scan work = live bytes of scan spans + globals, smoothed by Go's
+ * PI controller (kp 0.9, ti 4, tt 1000, ±1000) — and the next trigger uses the runway
+ * consMark × 3 × (lastHeapScan + lastStackScan + globals), converted to uint64 as Go 1.19
+ * does (a runway of −1 or less becomes huge: the trigger drops to 45/64). gm_heap_set_mark_inputs
+ * replaces the measured cons/mark and scan work with given ones. Go's tiny block marking at
+ * gcStart is done at mark termination here (the block current then survives).
  *
  * GC mode. gm_free validates the object at once (invalid, interior and double frees are
  * reported as in the default mode; a second free of a pending object too), sets its pending
@@ -29,9 +43,9 @@
  * heapLive moves as in Go: + span bytes − used bytes at refill, + pages at a large
  * allocation, − unused slots when a (non-stale) span leaves an mcache, = marked at the end of
  * a cycle. The trigger is tested where Go tests it (after a refill and after every large
- * allocation, malloc.c). Simplifications: runway is 0 (no cons/mark estimate without a
- * concurrent mark), so the trigger is always maxTrigger — which is what Go computes for its
- * first cycle; the memory-limit goal is computed at commit (cycle end, GOGC or GOMEMLIMIT
+ * allocation, malloc.c). Simplifications: with an instantaneous mark runway is 0 (no cons/mark
+ * to measure), so the trigger is always maxTrigger — which is what Go computes for its first
+ * cycle; the memory-limit goal is computed at commit (cycle end, GOGC or GOMEMLIMIT
  * change), not at every trigger test; no periodic (2-minute) GC.
  *
  * Invariants (gm_gc_check): every buffered object is allocated, not freed, and has its
@@ -96,8 +110,8 @@ static uint64_t memory_limit_goal(gm_mheap *h)
     return goal > marked ? goal : marked;
 }
 
-/* gcControllerState.trigger (§6.3) with runway 0. */
-static uint64_t pacer_trigger(uint64_t marked, uint64_t goal, uint64_t min_trigger)
+/* gcControllerState.trigger (§6.3). */
+static uint64_t pacer_trigger(uint64_t marked, uint64_t goal, uint64_t min_trigger, uint64_t runway)
 {
     if (marked >= goal) return goal;
     uint64_t lo = marked + ((goal - marked) / 64) * 45;
@@ -107,7 +121,6 @@ static uint64_t pacer_trigger(uint64_t marked, uint64_t goal, uint64_t min_trigg
     if (goal > MAX_TRIGGER_DIST && goal - MAX_TRIGGER_DIST > max_trigger)
         max_trigger = goal - MAX_TRIGGER_DIST;
     if (max_trigger < min_trigger) max_trigger = min_trigger;
-    const uint64_t runway = 0; /* consMark × ... : no concurrent mark to measure */
     uint64_t trigger = runway > goal ? min_trigger : goal - runway;
     if (trigger < min_trigger) trigger = min_trigger;
     if (trigger > max_trigger) trigger = max_trigger;
@@ -121,7 +134,8 @@ void gm_gc_commit(gm_mheap *h, bool cycle_end)
     g->heap_minimum = gcp >= 0 ? HEAP_MINIMUM * (uint64_t)gcp / 100 : HEAP_MINIMUM;
     uint64_t marked = g->heap_marked;
     uint64_t goal =
-        gcp < 0 ? UINT64_MAX : marked + (marked + g->globals_scan) * (uint64_t)gcp / 100;
+        gcp < 0 ? UINT64_MAX
+                : marked + (marked + g->last_stack_scan + g->globals_scan) * (uint64_t)gcp / 100;
     if (goal < g->heap_minimum) goal = g->heap_minimum;
     int64_t live = atomic_load(&g->heap_live);
     bool swept = !cycle_end && atomic_load(&g->sweep_done);
@@ -135,7 +149,16 @@ void gm_gc_commit(gm_mheap *h, bool cycle_end)
     }
     g->heap_goal = goal;
     g->sweep_dist_min = sweep_min;
-    atomic_store(&g->trigger, pacer_trigger(marked, goal, min_trigger));
+    /* runway = consMark × (1 − 0.25)/0.25 × (lastHeapScan + lastStackScan + globals); 0
+     * without a concurrent mark to measure consMark over. The PI controller's output can be
+     * negative, and Go 1.19 converts the product to uint64 unchecked: on amd64 that is a
+     * truncation to int64, so a runway of -1 or less becomes enormous and the trigger drops
+     * to its minimum, 45/64 of the way to the goal (seen in real gcpacertrace logs: every
+     * cycle after a negative cons/mark triggers there). */
+    double runway =
+        g->cons_mark * 3.0 * (double)(g->last_heap_scan + g->last_stack_scan + g->globals_scan);
+    g->runway = !g->concurrent ? 0 : runway >= 0 ? (uint64_t)runway : (uint64_t)(int64_t)runway;
+    atomic_store(&g->trigger, pacer_trigger(marked, goal, min_trigger, g->runway));
 }
 
 int gm_heap_set_gc_percent(gm_mheap *h, gm_m *m, int percent)
@@ -214,6 +237,7 @@ int gm_gc_init(gm_mheap *h, const gm_heap_config *cfg)
     g->gctrace = cfg->gctrace;
     g->memory_limit = cfg->memory_limit > 0 ? cfg->memory_limit : INT64_MAX;
     g->globals_scan = cfg->globals_scan;
+    g->concurrent = cfg->gc_mode && cfg->concurrent_mark;
     g->hook = cfg->cycle_hook;
     g->hook_arg = cfg->cycle_hook_arg;
     pthread_mutex_init(&g->lock, NULL);
@@ -332,44 +356,91 @@ void gm_gc_free(gm_mheap *h, gm_m *m, void *ptr)
     gm_releasep(m);
 }
 
-/* The mark result: every pending free is applied as the default mode's gm_free applies it.
- * World stopped; pp is the collector's P. */
+/* Allocated during the running concurrent mark (allocate-black)? Such an object survives the
+ * cycle even if it is already dead; its free waits for the next one. */
+static bool is_black(gm_gcstate *g, const gm_mspan *s, uintptr_t p)
+{
+    uint64_t cycle = atomic_load_explicit(&g->marking, memory_order_relaxed);
+    if (!cycle || s->black_cycle != cycle) return false;
+    if (s->div_mul == 0) return true;
+    uintptr_t idx = gm_mspan_obj_index(s, p);
+    return idx >= s->black_from && !bit_test(s->alloc_bits, idx);
+}
+
+/* Bytes a pending object holds (what pend counted for it). */
+static uint64_t pending_size(const gm_mspan *s, uintptr_t p)
+{
+    if (s->div_mul == 0) return (uint64_t)s->npages * GM_PAGE_SIZE;
+    uintptr_t idx = gm_mspan_obj_index(s, p);
+    return tiny_sub(s, p, idx) ? gm_tiny_usable_size(s, p, idx) : s->elemsize;
+}
+
+/* Apply one pending free as the default mode's gm_free applies it. */
+static void apply_one(gm_mheap *h, gm_p *pp, gm_mspan *s, void *obj)
+{
+    uintptr_t p = (uintptr_t)obj;
+    if (s->div_mul == 0) {
+        bit_clear(s->pending_bits, 0);
+        pp->stats.pages_swept += s->npages; /* the sweeper frees large spans */
+    } else {
+        uintptr_t idx = gm_mspan_obj_index(s, p);
+        if (tiny_sub(s, p, idx))
+            bit_clear(s->tiny_pending, p - s->base);
+        else
+            bit_clear(s->pending_bits, idx);
+    }
+    gm_heap_free_now(h, NULL, obj);
+}
+
+/* The mark result: every pending free is applied, except those of black objects, which stay
+ * pending (in the buffer they are in; the heap-wide list's are counted on pp). Returns the
+ * frees applied. World stopped; pp is the collector's P. */
 static uint64_t apply_pending(gm_mheap *h, gm_p *pp)
 {
     gm_gcstate *g = &h->gc;
-    uint64_t applied = 0;
-    gm_gcbuf *full = g->full;
+    uint64_t applied = 0, full_count = 0, full_bytes = 0;
+    gm_gcbuf *full = g->full, **keep = &g->full;
     g->full = NULL;
     for (uint32_t i = 0; i <= h->nprocs; i++) {
         gm_gcbuf *b = i < h->nprocs ? h->allp[i].gcbuf : full;
+        uint64_t kept_count = 0, kept_bytes = 0;
         for (gm_gcbuf *next; b; b = next) {
             next = i < h->nprocs ? NULL : b->next;
+            uint64_t kept = 0;
             for (uint64_t k = 0; k < b->n; k++) {
-                uintptr_t p = (uintptr_t)b->obj[k];
-                gm_mspan *s = gm_mheap_span_of(h, p);
+                gm_mspan *s = gm_mheap_span_of(h, (uintptr_t)b->obj[k]);
                 if (!s) gm_throw("pending free of %p: no span", b->obj[k]);
-                if (s->div_mul == 0) {
-                    bit_clear(s->pending_bits, 0);
-                    pp->stats.pages_swept += s->npages; /* the sweeper frees large spans */
+                if (is_black(g, s, (uintptr_t)b->obj[k])) {
+                    kept_bytes += pending_size(s, (uintptr_t)b->obj[k]);
+                    b->obj[kept++] = b->obj[k];
                 } else {
-                    uintptr_t idx = gm_mspan_obj_index(s, p);
-                    if (tiny_sub(s, p, idx))
-                        bit_clear(s->tiny_pending, p - s->base);
-                    else
-                        bit_clear(s->pending_bits, idx);
+                    apply_one(h, pp, s, b->obj[k]);
                 }
-                gm_heap_free_now(h, NULL, b->obj[k]);
             }
-            applied += b->n;
-            b->n = 0;
-            if (i == h->nprocs) {
+            applied += b->n - kept;
+            kept_count += kept;
+            b->n = kept;
+            if (i < h->nprocs) continue;
+            if (kept) { /* back on the list, in its order */
+                *keep = b;
+                keep = &b->next;
+                b->next = NULL;
+            } else {
                 pthread_mutex_lock(&h->lock);
                 gm_fixalloc_free(&g->bufalloc, b);
                 pthread_mutex_unlock(&h->lock);
             }
         }
-        if (i < h->nprocs) h->allp[i].pending_count = h->allp[i].pending_bytes = 0;
+        if (i < h->nprocs) {
+            h->allp[i].pending_count = kept_count;
+            h->allp[i].pending_bytes = kept_bytes;
+        } else {
+            full_count = kept_count;
+            full_bytes = kept_bytes;
+        }
     }
+    pp->pending_count += full_count;
+    pp->pending_bytes += full_bytes;
     return applied;
 }
 
@@ -434,24 +505,55 @@ static void print_trace(const trace_line *t)
 
 /* ---- the cycle ------------------------------------------------------------------------------ */
 
+/* endCycle's cons/mark update (§6.3) at the end of a concurrent mark. The model has no assists
+ * and no idle workers, so utilization is the 25% background goal; heap scan work is the live
+ * bytes of scan spans (Go scans only up to each object's last pointer, so this is an upper
+ * bound of Go's). World stopped. */
+static void update_cons_mark(gm_gcstate *g, int64_t live_end, uint64_t heap_scan)
+{
+    const double u = 0.25, kp = 0.9, ti = 4.0, tt = 1000, lo = -1000, hi = 1000;
+    uint64_t work = heap_scan + g->globals_scan;
+    g->last_heap_scan = heap_scan;
+    if (live_end <= (int64_t)g->mark_trigger) return; /* Go: "ignore this case" */
+    if (work == 0) { /* Go divides by zero: the controller resets, consMark = 0 */
+        g->cons_mark = g->cons_integral = 0;
+        return;
+    }
+    double current = (double)((uint64_t)live_end - g->mark_trigger) * u / ((double)work * (1 - u));
+    /* piController{kp, ti, tt, min, max}.next(consMark, current, period 1) */
+    double raw = kp * (current - g->cons_mark) + g->cons_integral;
+    double out = raw < lo ? lo : raw > hi ? hi : raw;
+    g->cons_integral += kp / ti * (current - g->cons_mark) + (out - raw) / tt;
+    g->cons_mark = out;
+}
+
 /* Mark termination's pacing (GC mode): the live heap after the mark is HeapAlloc less what
- * died and is not swept yet; heapLive restarts from it and the pacer commits. */
-static void gc_mark_termination(gm_mheap *h, const gm_memstats *ms, uint64_t goal,
-                                int64_t live_start)
+ * died and is not swept yet (black objects included, as Go counts them marked); heapLive
+ * restarts from it and the pacer commits. */
+static void gc_mark_termination(gm_mheap *h, const gm_memstats *ms, int64_t live_end)
 {
     gm_gcstate *g = &h->gc;
+    if (g->inputs_set) { /* measured by the real runtime */
+        g->cons_mark = g->input_cons_mark;
+        g->last_heap_scan = g->input_heap_scan;
+        g->last_stack_scan = g->input_stack_scan;
+        g->inputs_set = false;
+    } else if (g->concurrent) {
+        update_cons_mark(g, live_end, gm_heap_scan_bytes(h));
+    }
     g->heap_marked = ms->heap_alloc - (uint64_t)atomic_load(&g->dead_unswept);
     atomic_store(&g->heap_live, (int64_t)g->heap_marked);
     atomic_store(&g->sweep_done, false);
     gm_gc_commit(h, true);
-    g->last_goal = goal;
-    g->last_live_start = live_start > 0 ? (uint64_t)live_start : 0;
+    g->last_goal = g->mark_goal;
+    g->last_live_start = g->mark_live_start > 0 ? (uint64_t)g->mark_live_start : 0;
     g->last_live_end = g->heap_marked;
 }
 
 /* The gctrace line of the cycle that just ended (t: its four phase boundaries) and the
- * cumulative GC CPU time it adds. World stopped. */
-static trace_line gc_account(gm_mheap *h, uint64_t num, const uint64_t t[4], uint64_t goal,
+ * cumulative GC CPU time it adds. The model does no marking work, so the mark's CPU fields
+ * are 0 and the GC's CPU is its two stop-the-world pauses. World stopped. */
+static trace_line gc_account(gm_mheap *h, uint64_t num, const uint64_t t[4], int64_t live_end,
                              bool forced)
 {
     gm_gcstate *g = &h->gc;
@@ -459,16 +561,16 @@ static trace_line gc_account(gm_mheap *h, uint64_t num, const uint64_t t[4], uin
         .num = num,
         .at_ns = t[0] - g->start_ns,
         .wall = {t[1] - t[0], t[2] - t[1], t[3] - t[2]},
-        .cpu = {(t[1] - t[0]) * h->nprocs, 0, t[2] - t[1], 0, (t[3] - t[2]) * h->nprocs},
+        .cpu = {(t[1] - t[0]) * h->nprocs, 0, 0, 0, (t[3] - t[2]) * h->nprocs},
         .h0 = g->last_live_start,
-        .h1 = g->last_live_start, /* mark termination starts in the same pause */
+        .h1 = live_end > 0 ? (uint64_t)live_end : 0,
         .h2 = g->heap_marked,
-        .goal = goal,
+        .goal = g->mark_goal,
         .globals = g->globals_scan,
         .nprocs = h->nprocs,
         .forced = forced,
     };
-    g->cpu_ns += tl.cpu[0] + tl.cpu[2] + tl.cpu[4];
+    g->cpu_ns += tl.cpu[0] + tl.cpu[4];
     uint64_t elapsed = (t[3] - g->start_ns) * h->nprocs;
     tl.pct = elapsed ? g->cpu_ns * 100 / elapsed : 0;
     return tl;
@@ -480,25 +582,18 @@ static void sweep_all(gm_mheap *h, gm_p *pp)
     }
 }
 
-void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
+/* gcMarkTermination + gcSweep: apply the mark result, retire the tiny blocks as
+ * gcMarkTinyAllocs does, sweepgen += 2, flush every mcache, pace, report. World stopped; pp is
+ * the collector's P. */
+static trace_line mark_termination(gm_mheap *h, gm_p *pp, bool forced)
 {
     gm_gcstate *g = &h->gc;
-    uint64_t t[4] = {now_ns()};
-    gm_stop_the_world(m);
-    if (!forced && !gm_cycle_triggered(h)) { /* another thread started it meanwhile */
-        gm_start_the_world(m);
-        return;
-    }
-    gm_p *pp = m->p;
-    int64_t live_start = atomic_load(&g->heap_live);
-    sweep_all(h, pp); /* sweep termination: finish the previous cycle's sweeping */
-    t[1] = now_ns();
+    uint64_t t[4] = {g->mark_t0, g->mark_t1, now_ns()};
+    int64_t live_end = atomic_load(&g->heap_live);
     /* Mark: the pending frees are the mark result (GC mode); then mark termination's view of
      * the tiny blocks (gcMarkTinyAllocs), so a current block emptied by them survives. */
-    uint64_t goal = g->heap_goal, trigger = atomic_load(&g->trigger), applied = 0;
-    if (g->enabled) applied = apply_pending(h, pp);
+    uint64_t applied = g->enabled ? apply_pending(h, pp) : 0;
     for (uint32_t i = 0; i < h->nprocs; i++) gm_mcache_mark_tiny(h, &h->allp[i]);
-    t[2] = now_ns();
     int64_t freed = atomic_exchange(&h->freed_pending, 0);
     /* gcSweep: every span becomes unswept. */
     atomic_fetch_add(&h->sweepgen, 2);
@@ -511,9 +606,10 @@ void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
     gm_memstats ms;
     gm_mstats_collect(h, &ms);
     if (g->enabled)
-        gc_mark_termination(h, &ms, goal, live_start);
+        gc_mark_termination(h, &ms, live_end);
     else
         gm_heap_pace(h, ms.heap_alloc > (uint64_t)freed ? ms.heap_alloc - (uint64_t)freed : 0);
+    atomic_store(&g->marking, 0);
     if (forced) sweep_all(h, pp);
 #ifdef GM_DEBUG
     /* Debug builds check the whole heap at every cycle, while the world is stopped. */
@@ -522,15 +618,15 @@ void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
     if (e) gm_throw("heap check at cycle %llu: %s", (unsigned long long)num, e);
 #endif
     t[3] = now_ns();
-    trace_line tl = gc_account(h, num, t, goal, forced);
+    trace_line tl = gc_account(h, num, t, live_end, forced);
     if (g->hook) {
         bool on = g->enabled;
         gm_gc_cycle c = {.num = num,
                          .forced = forced,
-                         .trigger = on ? trigger : 0,
-                         .heap_start = on && live_start > 0 ? (uint64_t)live_start : 0,
+                         .trigger = on ? g->mark_trigger : 0,
+                         .heap_start = on ? g->last_live_start : 0,
                          .heap_marked = on ? g->heap_marked : ms.heap_alloc,
-                         .heap_goal = on ? goal : 0,
+                         .heap_goal = on ? g->mark_goal : 0,
                          .next_goal = on ? g->heap_goal : 0,
                          .next_trigger = on ? atomic_load(&g->trigger) : 0,
                          .heap_inuse = ms.heap_inuse,
@@ -538,9 +634,71 @@ void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
                          .pause_ns = t[3] - t[0]};
         g->hook(&c, g->hook_arg);
     }
+    return tl;
+}
+
+void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
+{
+    gm_gcstate *g = &h->gc;
+    if (!forced && atomic_load(&g->marking)) return; /* a cycle is running */
+    uint64_t t0 = now_ns();
+    gm_stop_the_world(m);
+    if (!forced && (atomic_load(&g->marking) || !gm_cycle_triggered(h))) {
+        gm_start_the_world(m); /* another thread started it meanwhile */
+        return;
+    }
+    gm_p *pp = m->p;
     bool trace = g->enabled && g->gctrace;
+    trace_line before = {0};
+    /* runtime.GC() while a cycle marks: that cycle finishes first. */
+    bool finished = atomic_load(&g->marking) != 0;
+    if (finished) before = mark_termination(h, pp, false), t0 = now_ns();
+    g->mark_live_start = atomic_load(&g->heap_live);
+    sweep_all(h, pp); /* sweep termination: finish the previous cycle's sweeping */
+    g->mark_t0 = t0;
+    g->mark_t1 = now_ns();
+    g->mark_goal = g->heap_goal;
+    g->mark_trigger = atomic_load(&g->trigger);
+    trace_line tl = {0};
+    bool done = !(g->concurrent && !forced);
+    if (done) {
+        tl = mark_termination(h, pp, forced);
+    } else {
+        /* The mark phase runs until gm_heap_mark_done. What is allocated meanwhile is black
+         * (gcmarknewobject): slots taken from the spans cached now, or from spans cached or
+         * allocated later (gm_gc_blacken_span). */
+        uint64_t cycle = atomic_load(&h->num_cycles) + 1;
+        atomic_store(&g->marking, cycle);
+        for (uint32_t i = 0; i < h->nprocs; i++)
+            for (int spc = 0; spc < GM_NUM_SPAN_CLASSES; spc++)
+                if (h->allp[i].mcache.alloc[spc] != &gm_emptymspan)
+                    gm_gc_blacken_span(h, h->allp[i].mcache.alloc[spc], false);
+    }
     gm_start_the_world(m);
-    if (trace) print_trace(&tl);
+    if (trace && finished) print_trace(&before);
+    if (trace && done) print_trace(&tl);
+}
+
+void gm_heap_mark_done(gm_mheap *h, gm_m *m)
+{
+    if (!atomic_load(&h->gc.marking)) return;
+    gm_stop_the_world(m);
+    bool running = atomic_load(&h->gc.marking) != 0;
+    trace_line tl = {0};
+    if (running) tl = mark_termination(h, m->p, false);
+    gm_start_the_world(m);
+    if (running && h->gc.gctrace) print_trace(&tl);
+}
+
+void gm_heap_set_mark_inputs(gm_mheap *h, gm_m *m, double cons_mark, uint64_t heap_scan,
+                             uint64_t stack_scan)
+{
+    gm_stop_the_world(m);
+    h->gc.inputs_set = true;
+    h->gc.input_cons_mark = cons_mark;
+    h->gc.input_heap_scan = heap_scan;
+    h->gc.input_stack_scan = stack_scan;
+    gm_start_the_world(m);
 }
 
 void gm_heap_gc(gm_mheap *h, gm_m *m)

@@ -145,6 +145,12 @@ struct gm_mspan {
      * byte), carved from the tiny_meta allocation; NULL in the default mode. */
     _Atomic uint64_t pending_bits[GM_ALLOC_BITS_WORDS];
     _Atomic uint64_t *tiny_pending;
+    /* GC mode with a concurrent mark (gc.c, allocate-black): in mark cycle black_cycle, the
+     * slots at or above black_from that were free at the last sweep were allocated during the
+     * mark; a large span allocated during the mark is black whole. Written by the span's
+     * owner (its P, or the world-stopped collector). */
+    uint64_t black_cycle;
+    uintptr_t black_from;
 };
 
 /* Tiny-block metadata word (one per 16-byte block of spc 5; mcache.c explains the model):
@@ -324,13 +330,16 @@ typedef struct gm_sysstats {
 } gm_sysstats;
 
 typedef struct gm_heap_config {
-    int nprocs;           /* GOMAXPROCS; <= 0: number of CPUs */
-    int gc_percent;       /* GOGC for the sweep-cycle trigger; < 0 = off */
-    bool arena_hints;     /* reserve arenas at Go's hint addresses (0x00c000000000, ...) */
-    bool gc_mode;         /* GC mode (gc.c): frees are held until the next GC cycle */
-    bool gctrace;         /* GC mode: print a gctrace=1 line per cycle to stderr */
-    int64_t memory_limit; /* GOMEMLIMIT in bytes (GC mode); <= 0: none (math.MaxInt64) */
+    int nprocs;            /* GOMAXPROCS; <= 0: number of CPUs */
+    int gc_percent;        /* GOGC for the sweep-cycle trigger; < 0 = off */
+    bool arena_hints;      /* reserve arenas at Go's hint addresses (0x00c000000000, ...) */
+    bool gc_mode;          /* GC mode (gc.c): frees are held until the next GC cycle */
+    bool gctrace;          /* GC mode: print a gctrace=1 line per cycle to stderr */
+    int64_t memory_limit;  /* GOMEMLIMIT in bytes (GC mode); <= 0: none (math.MaxInt64) */
     uint64_t globals_scan; /* GC mode: Go's globalsScan (gm_set_globals_scan) */
+    /* GC mode: a cycle's mark phase lasts from its start until gm_heap_mark_done (trace-driven
+     * replays: gmbench fidelity); false: the mark is instantaneous (gc.c). */
+    bool concurrent_mark;
     gm_gc_hook cycle_hook; /* called at the end of every cycle (gm_set_gc_hook) */
     void *cycle_hook_arg;
 } gm_heap_config;
@@ -361,9 +370,22 @@ typedef struct gm_gcstate {
     uint64_t sweep_dist_min;   /* sweepDistMinTrigger of the last commit */
     int64_t memory_limit;      /* GOMEMLIMIT */
     uint64_t globals_scan;     /* globalsScan: part of the goal (§6.2) */
-    gm_gc_hook hook;           /* gm_set_gc_hook; set with the world stopped */
+    /* Concurrent mark (gm_heap_config.concurrent_mark): the cycle being marked (0 = none),
+     * what its start saw, and the cons/mark estimate (§6.3) with its PI controller. */
+    bool concurrent;
+    _Atomic uint64_t marking;
+    int64_t mark_live_start;
+    uint64_t mark_goal, mark_trigger, mark_t0, mark_t1;
+    double cons_mark, cons_integral;
+    uint64_t last_heap_scan, last_stack_scan, runway;
+    /* gm_heap_set_mark_inputs: what the next mark termination uses instead of its own
+     * estimates (a replay taking them from the real runtime's gcpacertrace). */
+    bool inputs_set;
+    double input_cons_mark;
+    uint64_t input_heap_scan, input_stack_scan;
+    gm_gc_hook hook; /* gm_set_gc_hook; set with the world stopped */
     void *hook_arg;
-    _Atomic bool sweep_done;   /* every span swept in the current cycle */
+    _Atomic bool sweep_done; /* every span swept in the current cycle */
     /* Bytes whose freed bit is set and whose span is not swept yet. */
     _Atomic int64_t dead_unswept;
     /* Per-cycle record (the last cycle) and totals. */
@@ -498,6 +520,24 @@ void gm_heap_read_memstats(gm_mheap *h, gm_m *m, gm_memstats *ms);
 void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced);
 uint64_t gm_heap_set_globals_scan(gm_mheap *h, gm_m *m, uint64_t bytes);
 void gm_heap_set_gc_hook(gm_mheap *h, gm_m *m, gm_gc_hook fn, void *arg);
+/* Concurrent mark: end the running cycle's mark (mark termination); no-op when none runs. */
+void gm_heap_mark_done(gm_mheap *h, gm_m *m);
+/* Concurrent mark: the cons/mark value and the heap and stack scan work the next mark
+ * termination takes as measured, instead of the model's estimates (gmbench fidelity
+ * --runtime-pacing feeds the real runtime's). Call with the world running, no P held. */
+void gm_heap_set_mark_inputs(gm_mheap *h, gm_m *m, double cons_mark, uint64_t heap_scan,
+                             uint64_t stack_scan);
+/* Bytes of allocated, not freed objects in scan spans (the model's heap scan work); world
+ * stopped (check.c, which owns the span walk). */
+uint64_t gm_heap_scan_bytes(gm_mheap *h);
+/* Allocate-black bookkeeping for span s taken by an allocator during a concurrent mark. */
+static inline void gm_gc_blacken_span(gm_mheap *h, gm_mspan *s, bool large)
+{
+    uint64_t cycle = atomic_load_explicit(&h->gc.marking, memory_order_relaxed);
+    if (__builtin_expect(cycle == 0, 1) || s->black_cycle == cycle) return;
+    s->black_cycle = cycle;
+    s->black_from = large ? 0 : atomic_load_explicit(&s->freeindex, memory_order_relaxed);
+}
 /* Set the sweep-cycle trigger from the live heap at the start of a cycle (see malloc.c). */
 void gm_heap_pace(gm_mheap *h, uint64_t live_bytes);
 /* Account bytes that died (gm_free, a tiny block's last object); m may be NULL. */

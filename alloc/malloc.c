@@ -290,7 +290,10 @@ static void *alloc_large(gm_mheap *h, gm_p *pp, size_t size, size_t align, unsig
     gm_mspan *s = align > GM_PAGE_SIZE ? gm_mheap_alloc_aligned(h, npages, align, spc)
                                        : gm_mheap_alloc(h, pp, npages, spc);
     if (!s) return NULL;
-    if (GM_UNLIKELY(h->gc.enabled)) gm_gc_charge(h, (int64_t)(npages * GM_PAGE_SIZE));
+    if (GM_UNLIKELY(h->gc.enabled)) {
+        gm_gc_charge(h, (int64_t)(npages * GM_PAGE_SIZE));
+        gm_gc_blacken_span(h, s, true);
+    }
     if ((flags & GM_ZERO) && s->needzero) memset((void *)s->base, 0, s->elemsize);
     return (void *)s->base;
 }

@@ -90,6 +90,7 @@ bool gm_mcache_refill(gm_mheap *h, gm_p *pp, uint8_t spc)
     s->alloc_count_before_cache = s->alloc_count;
     s->in_cache = 1;
     c->alloc[spc] = s;
+    gm_gc_blacken_span(h, s, false); /* allocations from it during a mark are black */
     /* heapLive: the span's free room counts as allocated until it leaves the cache. */
     if (GM_UNLIKELY(h->gc.enabled))
         gm_gc_charge(h, (int64_t)(s->npages * GM_PAGE_SIZE) -

@@ -18,19 +18,35 @@
  *   - HeapInuse samples the program prints ("gmfidelity heap-inuse N", workloads/go/main.go).
  *
  * The model replays the imported trace (gm_import_go) on a private GC-mode heap with one P,
- * Go's arena hint addresses, the same GOGC and the program's globals (Go 1.18+ heap goal). One
- * change to the trace's order makes the replay ask the model the question the runtime
- * answered: a free in the log is where the sweeper found the object dead, after the cycle that
- * decided it. A GC-mode free is "this object is unreachable from now on", applied at the next
- * cycle; replayed in log order it would reach the model one cycle late. So each free of cycle k
- * is issued just before the allocation that triggered cycle k in the real run: the object was
- * unreachable when that cycle started. If the model's own cycle k starts earlier than the
- * runtime's, those frees wait for its next cycle, as they would in Go.
+ * Go's arena hint addresses, the same GOGC and the program's globals (Go 1.18+ heap goal), with
+ * a concurrent mark phase (gm_heap_config.concurrent_mark): the model starts each cycle where
+ * its own pacer says, allocations during the mark are black, and the mark ends where the real
+ * one ended, at the log's tracegc marker (or at once, if the model's cycle starts only after
+ * the runtime's has ended). The log's frees need one change of order: a free is printed where
+ * the sweeper found the object dead, after the cycle that decided it, while a GC-mode free
+ * means "unreachable from now on" and takes effect at the end of the running or next mark;
+ * replayed in log order it would reach the model one cycle late. So the frees of cycle k are
+ * issued at cycle k's tracegc marker, just before the mark ends: the object was found
+ * unreachable by that mark. Frees of objects the model allocated black (its cycle started
+ * before the runtime's) wait for its next cycle, as they would in Go.
  *
- * Output: a side-by-side table (GC count, per-cycle heap at start, live heap at end, goal,
+ * Heap at a cycle's start: Go 1.19's startCycle stores the precomputed trigger in c.triggered
+ * (mgcpacer.go:461), which is the "in T B" gcpacertrace prints; the table compares it with the
+ * model's trigger. The model's heapLive when its cycle started (it passes the trigger by up to
+ * one span's refill) is in the JSON as heap_start; Go's is only in gctrace, truncated to MB.
+ *
+ * Pacer inputs: the model's cons/mark comes from its own measurement of each mark (heap
+ * allocated during the mark over its scan work: the live bytes of scan spans, since it cannot
+ * know where an object's last pointer lies), with no assists and no idle workers, so its
+ * triggers can differ from Go's. --runtime-pacing instead ends each model mark with the cons/mark
+ * and the heap and stack scan work the runtime printed (gm_heap_set_mark_inputs): what is left
+ * to compare is the model's heap accounting (heapLive, the live heap, the goal) and the pacer's
+ * formulas.
+ *
+ * Output: a side-by-side table (GC count, per-cycle trigger, live heap after the mark, goal,
  * peak of the HeapInuse samples, and the share of allocations whose size class, page and
  * address match), optionally as JSON. --check exits 1 unless the GC count is within ±1 and
- * every compared cycle's start and end heap is within 5%: the issue's single-P goal.
+ * every compared cycle's trigger and live heap is within 5%: the issue's single-P goal.
  *
  * Memory comes from gm_arena.h (the model's heap maps its own).
  */
@@ -90,7 +106,9 @@ typedef struct real_cycle {
     uint64_t start_freed;      /* bytes freed (tracefree) before it started */
     uint64_t mark_alloc_bytes; /* bytes allocated before its tracegc */
     uint64_t triggered, live_end, goal, globals;
-    uint64_t marked_mb; /* gctrace's third figure */
+    uint64_t heap_scan, stack_scan; /* the scan work of its mark */
+    double cons_mark;               /* the cons/mark its trigger was computed with */
+    uint64_t marked_mb;             /* gctrace's third figure */
     bool have_start, have_mark, have_pacer, have_gctrace, forced;
 } real_cycle;
 
@@ -143,11 +161,15 @@ static const char *record(const char *line, const char *tag)
  * false when the line is not one. */
 static bool parse_pacer_end(const char *line, real_cycle *c)
 {
-    uint64_t a, b, d;
+    uint64_t d;
     const char *p = after(line, " for ");
-    p = num(p, &a);
-    if (!p || *p != '+' || !(p = num(p + 1, &b)) || *p != '+' || !num(p + 1, &c->globals))
+    p = num(p, &c->heap_scan);
+    if (!p || *p != '+' || !(p = num(p + 1, &c->stack_scan)) || *p != '+' ||
+        !num(p + 1, &c->globals))
         return false;
+    const char *cm = after(line, "cons/mark ");
+    if (!cm) return false;
+    c->cons_mark = strtod(cm, NULL);
     p = num(after(line, " B exp.) in "), &c->triggered);
     p = num(after(p, " B -> "), &c->live_end);
     const char *dp = after(p, "goal ");
@@ -197,6 +219,8 @@ static void scan_line(real_run *r, const char *line)
             real_cycle *c = cycle_at(r, r->pacers++);
             c->triggered = tmp.triggered, c->live_end = tmp.live_end;
             c->goal = tmp.goal, c->globals = tmp.globals, c->have_pacer = true;
+            c->heap_scan = tmp.heap_scan, c->stack_scan = tmp.stack_scan;
+            c->cons_mark = tmp.cons_mark;
         }
     } else if (strncmp(line, "gc ", 3) == 0) {
         real_cycle tmp = {0};
@@ -249,7 +273,7 @@ static uint64_t real_marked(real_run *r, size_t i)
 /* ---- the model's replay -------------------------------------------------------------------- */
 
 typedef struct moved_free {
-    uint64_t before_alloc; /* issue it just before this allocation */
+    uint64_t marker; /* issue it at this tracegc marker (1-based) */
     uint64_t obj;
 } moved_free;
 
@@ -270,7 +294,7 @@ static void on_cycle(const gm_gc_cycle *c, void *arg)
 }
 
 /* Pass 1: which frees move, and where to. */
-static int plan_frees(const char *trace, real_run *r, model_run *m, char *err, size_t errlen)
+static int plan_frees(const char *trace, model_run *m, char *err, size_t errlen)
 {
     gm_trace_reader *tr = gm_trace_open(trace, err, errlen);
     if (!tr) return -1;
@@ -285,11 +309,9 @@ static int plan_frees(const char *trace, real_run *r, model_run *m, char *err, s
         if (rec.kind == GM_TR_MARK && rec.mark == GM_TR_MARK_GC) marks++;
         if (rec.kind != GM_TR_FREE) continue;
         uint64_t f = nfree++;
-        if (marks == 0 || marks > r->cycles.n) continue;
-        real_cycle *c = vec_at(&r->cycles, marks - 1);
-        if (!c->have_start || c->start_allocs == 0 || rec.obj >= c->start_allocs - 1) continue;
+        if (marks == 0) continue; /* no cycle has found it dead: a free the importer made */
         moved_free *mf = vec_push(&m->moved);
-        mf->before_alloc = c->start_allocs - 1;
+        mf->marker = marks;
         mf->obj = rec.obj;
         if (f / 64 < m->skip_words) m->skip[f / 64] |= 1ull << (f % 64);
     }
@@ -314,7 +336,19 @@ static void compare_alloc(gm_mheap *h, model_run *m, const real_alloc *ra, void 
 }
 
 /* Pass 2: the replay. */
-static int replay(const char *trace, real_run *r, model_run *m, int gogc, char *err, size_t errlen)
+/* --runtime-pacing: model cycle j (1-based) ends its mark with the runtime's measurements:
+ * cycle j's scan work, and the cons/mark that cycle j+1's trigger was computed from (printed
+ * on j+1's pacer line). */
+static void feed_mark_inputs(gm_mheap *h, gm_m *mm, real_run *r, uint64_t j)
+{
+    if (j == 0 || j >= r->cycles.n) return;
+    real_cycle *c = vec_at(&r->cycles, j - 1), *next = vec_at(&r->cycles, j);
+    if (c->have_pacer && next->have_pacer)
+        gm_heap_set_mark_inputs(h, mm, next->cons_mark, c->heap_scan, c->stack_scan);
+}
+
+static int replay(const char *trace, real_run *r, model_run *m, int gogc, bool runtime_pacing,
+                  char *err, size_t errlen)
 {
     real_cycle *c0 = vec_at(&r->cycles, 0);
     gm_heap_config cfg = {.nprocs = 1,
@@ -322,6 +356,7 @@ static int replay(const char *trace, real_run *r, model_run *m, int gogc, char *
                           .arena_hints = true,
                           .gc_mode = true,
                           .globals_scan = c0->globals,
+                          .concurrent_mark = true,
                           .cycle_hook = on_cycle,
                           .cycle_hook_arg = m};
     m->cycles.elem = sizeof(gm_gc_cycle);
@@ -334,16 +369,25 @@ static int replay(const char *trace, real_run *r, model_run *m, int gogc, char *
     m->nobj = gm_trace_header_summary(tr, NULL)->count[GM_TR_ALLOC];
     m->ptr = gm_map((m->nobj + 1) * sizeof(void *), 0);
     gm_trace_rec rec;
-    uint64_t nalloc = 0, nfree = 0;
+    uint64_t nalloc = 0, nfree = 0, markers = 0;
     size_t mi = 0, si = 0;
     int rc;
     while ((rc = gm_trace_next(tr, &rec)) == 1) {
-        if (rec.kind == GM_TR_ALLOC) {
+        if (rec.kind == GM_TR_MARK && rec.mark == GM_TR_MARK_GC) {
+            markers++;
             for (; mi < m->moved.n; mi++) {
                 moved_free *mf = vec_at(&m->moved, mi);
-                if (mf->before_alloc > nalloc) break;
+                if (mf->marker > markers) break;
                 gm_heap_free(h, &mm, m->ptr[mf->obj]);
             }
+        }
+        /* The real mark of the cycle the model is marking has ended. */
+        uint64_t marking = atomic_load(&h->gc.marking);
+        if (marking && marking <= markers) {
+            if (runtime_pacing) feed_mark_inputs(h, &mm, r, marking);
+            gm_heap_mark_done(h, &mm);
+        }
+        if (rec.kind == GM_TR_ALLOC) {
             for (; si < r->samples.n; si++) {
                 sample *s = vec_at(&r->samples, si);
                 if (s->at_alloc > nalloc) break;
@@ -378,7 +422,7 @@ static int replay(const char *trace, real_run *r, model_run *m, int gogc, char *
 typedef struct fid_opts {
     const char *log, *name, *json, *keep_trace;
     int gogc;
-    bool check;
+    bool check, runtime_pacing;
 } fid_opts;
 
 typedef struct verdict {
@@ -405,7 +449,7 @@ static verdict judge(real_run *r, model_run *m)
     for (size_t i = 0; i < v.compared; i++) {
         real_cycle *c = vec_at(&r->cycles, i);
         gm_gc_cycle *g = vec_at(&m->cycles, i);
-        v.start_ok += within(g->heap_start, c->triggered);
+        v.start_ok += within(g->trigger, c->triggered);
         uint64_t rm = real_marked(r, i);
         if (!rm) continue;
         v.end_compared++;
@@ -428,9 +472,11 @@ static double pct(uint64_t a, uint64_t b)
 
 static void print_table(const fid_opts *o, real_run *r, model_run *m, const verdict *v)
 {
-    printf("%s: GOGC=%d, 1 P; %zu allocations, %llu frees (%zu moved to their cycle's start)\n",
-           o->name, o->gogc, r->allocs.n, (unsigned long long)r->frees, m->moved.n);
-    printf("%-6s %12s %12s %7s  %12s %12s %7s  %12s %12s %7s\n", "cycle", "start: go", "model",
+    printf("%s: GOGC=%d, 1 P; %zu allocations, %llu frees (%zu moved to their cycle's mark); "
+           "cons/mark and scan work: %s\n",
+           o->name, o->gogc, r->allocs.n, (unsigned long long)r->frees, m->moved.n,
+           o->runtime_pacing ? "the runtime's" : "the model's");
+    printf("%-6s %12s %12s %7s  %12s %12s %7s  %12s %12s %7s\n", "cycle", "trigger: go", "model",
            "diff", "live: go", "model", "diff", "goal: go", "model", "diff");
     size_t n = v->real_gcs > v->model_gcs ? v->real_gcs : v->model_gcs;
     for (size_t i = 0; i < n; i++) {
@@ -439,7 +485,7 @@ static void print_table(const fid_opts *o, real_run *r, model_run *m, const verd
         uint64_t rm = c ? real_marked(r, i) : 0;
         char cs[3][3][24] = {{"-", "-", ""}, {"-", "-", ""}, {"-", "-", ""}};
         uint64_t rv[3] = {c && c->have_pacer ? c->triggered : 0, rm, c ? c->goal : 0};
-        uint64_t mv[3] = {g ? g->heap_start : 0, g ? g->heap_marked : 0, g ? g->heap_goal : 0};
+        uint64_t mv[3] = {g ? g->trigger : 0, g ? g->heap_marked : 0, g ? g->heap_goal : 0};
         for (int k = 0; k < 3; k++) {
             if (rv[k]) snprintf(cs[k][0], 24, "%llu", (unsigned long long)rv[k]);
             if (g) snprintf(cs[k][1], 24, "%llu", (unsigned long long)mv[k]);
@@ -460,8 +506,8 @@ static void print_table(const fid_opts *o, real_run *r, model_run *m, const verd
            (unsigned long long)m->page_match, pct(m->page_match, m->compared));
     printf("  ... at the same address:            %llu (%.2f%%)\n",
            (unsigned long long)m->addr_match, pct(m->addr_match, m->compared));
-    printf("goal (GC count within 1, heap at start and end of each cycle within 5%%): %s — "
-           "count %+lld, start %zu/%zu, end %zu/%zu\n",
+    printf("goal (GC count within 1, each cycle's trigger and live heap within 5%%): %s — "
+           "count %+lld, trigger %zu/%zu, live %zu/%zu\n",
            v->pass ? "met" : "NOT met", (long long)v->model_gcs - (long long)v->real_gcs,
            v->start_ok, v->compared, v->end_ok, v->end_compared);
 }
@@ -474,6 +520,7 @@ static int write_json(const fid_opts *o, real_run *r, model_run *m, const verdic
     gm_json_object_begin(&j, NULL);
     gm_json_str(&j, "name", o->name);
     gm_json_i64(&j, "gogc", o->gogc);
+    gm_json_bool(&j, "runtime_pacing", o->runtime_pacing);
     gm_json_u64(&j, "allocations", r->allocs.n);
     gm_json_u64(&j, "frees", r->frees);
     gm_json_u64(&j, "moved_frees", m->moved.n);
@@ -487,7 +534,7 @@ static int write_json(const fid_opts *o, real_run *r, model_run *m, const verdic
         gm_json_u64(&j, "num", i + 1);
         gm_json_object_begin(&j, "go");
         if (c && c->have_pacer) {
-            gm_json_u64(&j, "heap_start", c->triggered);
+            gm_json_u64(&j, "trigger", c->triggered);
             gm_json_u64(&j, "heap_live_at_mark_end", c->live_end);
             gm_json_u64(&j, "heap_goal", c->goal);
         }
@@ -525,8 +572,8 @@ static int usage(const char *why)
 {
     fprintf(stderr,
             "gmbench fidelity: %s\n"
-            "usage: gmbench fidelity LOG [--gogc N|off] [--name NAME] [--json FILE] "
-            "[--keep-trace FILE] [--check]\n"
+            "usage: gmbench fidelity LOG [--gogc N|off] [--runtime-pacing] [--name NAME] "
+            "[--json FILE] [--keep-trace FILE] [--check]\n"
             "  LOG: stderr of a Go 1.19 program run with GOMAXPROCS=1 and\n"
             "       GODEBUG=allocfreetrace=1,gctrace=1,gcpacertrace=1 (scripts/fidelity.sh)\n",
             why);
@@ -542,6 +589,8 @@ static int parse(int argc, char **argv, fid_opts *o)
         uint64_t v;
         if (!strcmp(a, "--check"))
             o->check = true;
+        else if (!strcmp(a, "--runtime-pacing"))
+            o->runtime_pacing = true;
         else if (!strcmp(a, "--gogc") && has && !strcmp(argv[i + 1], "off"))
             o->gogc = -1, i++;
         else if (!strcmp(a, "--gogc") && has && gm_parse_u64(argv[i + 1], 0, &v) == 0 &&
@@ -595,8 +644,8 @@ int gm_cmd_fidelity(int argc, char **argv)
                 (unsigned long long)st.allocs, r.allocs.n);
         goto out;
     }
-    if (plan_frees(trace, &r, &m, err, sizeof err) != 0 ||
-        replay(trace, &r, &m, o.gogc, err, sizeof err) != 0) {
+    if (plan_frees(trace, &m, err, sizeof err) != 0 ||
+        replay(trace, &r, &m, o.gogc, o.runtime_pacing, err, sizeof err) != 0) {
         fprintf(stderr, "gmbench fidelity: %s\n", err);
         goto out;
     }

@@ -522,6 +522,137 @@ static void test_threads(void)
     gm_heap_destroy(h);
 }
 
+/* ---- the concurrent mark (gm_heap_config.concurrent_mark) -------------------------------- */
+
+static gm_mheap *marking_heap(gm_m *m)
+{
+    gm_heap_config cfg = {.nprocs = 1, .gc_percent = 100, .gc_mode = true, .concurrent_mark = true};
+    return gm_test_heap_cfg(m, &cfg);
+}
+
+static uint64_t marking(gm_mheap *h)
+{
+    return atomic_load(&h->gc.marking);
+}
+
+/* A cycle starts at the trigger and marks until gm_heap_mark_done; objects allocated meanwhile
+ * are black (survive it even when already freed), objects allocated before die at its end. */
+static void test_concurrent_mark(void)
+{
+    gm_m m;
+    gm_mheap *h = marking_heap(&m);
+    void *white_small = gm_heap_alloc(h, &m, 48, GM_NOSCAN);
+    void *white_big = NULL;
+    for (int i = 0; i < 61; i++) { /* the 61st 64 KiB object reaches 3 997 696 (§6.3) */
+        CHECK_EQ(marking(h), 0);
+        void *p = gm_heap_alloc(h, &m, OBJ, GM_NOSCAN);
+        if (i == 0) white_big = p;
+    }
+    CHECK_EQ(marking(h), 1);
+    CHECK_EQ(cycles(h), 0); /* started, not ended */
+    CHECK_HEAP(h);
+    /* More allocation past the trigger does not start another cycle. */
+    void *black_small = gm_heap_alloc(h, &m, 48, GM_NOSCAN);
+    void *black_big = gm_heap_alloc(h, &m, OBJ, GM_NOSCAN);
+    CHECK_EQ(marking(h), 1);
+    gm_heap_free(h, &m, white_small);
+    gm_heap_free(h, &m, white_big);
+    gm_heap_free(h, &m, black_small);
+    gm_heap_free(h, &m, black_big);
+    gm_memstats before = gm_test_memstats(h, &m);
+    CHECK_EQ(before.pending_frees, 4);
+    CHECK_HEAP(h);
+    gm_heap_mark_done(h, &m);
+    CHECK_EQ(marking(h), 0);
+    CHECK_EQ(cycles(h), 1);
+    gm_memstats ms = gm_test_memstats(h, &m);
+    /* The white objects died; the black ones stay pending, allocated and counted as marked. */
+    CHECK_EQ(ms.pending_frees, 2);
+    CHECK_EQ(ms.pending_bytes, 48 + OBJ);
+    /* The dead small object stays in HeapAlloc until its span is swept; the large one's pages
+     * are freed by the cycle (as Go's sweeper frees large spans at once). */
+    CHECK_EQ(ms.heap_alloc, before.heap_alloc - OBJ);
+    CHECK_EQ(ms.last_heap_marked, 60 * OBJ + 48 + OBJ);    /* 60 white live + the two black */
+    CHECK_EQ(ms.last_heap_start, 61 * OBJ + GM_PAGE_SIZE); /* + the 48-byte class's span */
+    CHECK_HEAP(h);
+    gm_heap_mark_done(h, &m); /* no cycle running: nothing happens */
+    CHECK_EQ(cycles(h), 1);
+    /* The next cycle frees them. */
+    gm_heap_gc(h, &m);
+    ms = gm_test_memstats(h, &m);
+    CHECK_EQ(ms.pending_frees, 0);
+    CHECK_EQ(cycles(h), 2);
+    CHECK_HEAP(h);
+    gm_heap_destroy(h);
+}
+
+/* endCycle's cons/mark (§6.3) from the heap allocated during the mark, and the runway it gives
+ * the next trigger; inputs given as measured (gm_heap_set_mark_inputs), including Go 1.19's
+ * unchecked conversion of a negative runway. */
+static void test_cons_mark(void)
+{
+    gm_m m;
+    gm_mheap *h = marking_heap(&m);
+    for (int i = 0; i < 61; i++) CHECK(gm_heap_alloc(h, &m, OBJ, GM_SCAN) != NULL);
+    CHECK_EQ(marking(h), 1);
+    for (int i = 61; i < 65; i++) CHECK(gm_heap_alloc(h, &m, OBJ, GM_SCAN) != NULL); /* black */
+    gm_heap_mark_done(h, &m);
+    /* current = (heapLive − trigger) × 0.25 / (scan × 0.75), scan = the live scan bytes;
+     * consMark = PI output from 0: kp × current (the integral starts at 0). */
+    uint64_t trigger = 4 * MiB / 64 * 61, live_end = 65 * OBJ, scan = 65 * OBJ;
+    double current = (double)(live_end - trigger) * 0.25 / ((double)scan * 0.75);
+    double want = 0.9 * current;
+    CHECK(h->gc.cons_mark > want * (1 - 1e-12) && h->gc.cons_mark < want * (1 + 1e-12));
+    CHECK_EQ(h->gc.last_heap_scan, scan);
+    uint64_t runway = (uint64_t)(want * 3.0 * (double)scan);
+    CHECK(h->gc.runway + 1 >= runway && h->gc.runway <= runway + 1);
+    gm_memstats ms = gm_test_memstats(h, &m);
+    uint64_t marked = 65 * OBJ, goal = ms.next_gc;
+    CHECK_EQ(goal, marked + 1 * MiB > 2 * marked ? marked + MiB : 2 * marked);
+    uint64_t lo = marked + (goal - marked) / 64 * 45, hi = marked + (goal - marked) / 64 * 61;
+    if (goal > 4 * MiB && goal - 4 * MiB > hi) hi = goal - 4 * MiB;
+    uint64_t t = goal - runway < lo ? lo : goal - runway > hi ? hi : goal - runway;
+    CHECK(ms.gc_trigger + 1 >= t && ms.gc_trigger <= t + 1);
+    CHECK_HEAP(h);
+
+    /* Measured inputs: a negative consMark whose runway is ≤ −1 becomes a huge uint64, so the
+     * trigger drops to 45/64 of the way; one in (−1, 0) truncates to 0: 61/64 (or goal −
+     * 4 MiB). */
+    double inputs[2] = {-0.01, -1e-9};
+    for (int k = 0; k < 2; k++) {
+        gm_heap_gc(h, &m); /* sweep done; a fresh cycle can start */
+        while (!marking(h)) CHECK(gm_heap_alloc(h, &m, OBJ, GM_NOSCAN) != NULL);
+        gm_heap_set_mark_inputs(h, &m, inputs[k], 100000, 2000);
+        gm_heap_mark_done(h, &m);
+        ms = gm_test_memstats(h, &m);
+        marked = ms.last_heap_marked;
+        goal = ms.next_gc;
+        lo = marked + (goal - marked) / 64 * 45;
+        hi = marked + (goal - marked) / 64 * 61;
+        if (goal > 4 * MiB && goal - 4 * MiB > hi) hi = goal - 4 * MiB;
+        CHECK_EQ(h->gc.last_stack_scan, 2000);
+        CHECK_EQ(ms.gc_trigger, k == 0 ? lo : hi);
+        CHECK_HEAP(h);
+    }
+    gm_heap_destroy(h);
+}
+
+/* runtime.GC() during a mark finishes that cycle first, then runs its own. */
+static void test_gc_during_mark(void)
+{
+    gm_m m;
+    gm_mheap *h = marking_heap(&m);
+    for (int i = 0; i < 61; i++) gm_heap_alloc(h, &m, OBJ, GM_NOSCAN);
+    CHECK_EQ(marking(h), 1);
+    gm_heap_gc(h, &m);
+    CHECK_EQ(marking(h), 0);
+    CHECK_EQ(cycles(h), 2);
+    gm_memstats ms = gm_test_memstats(h, &m);
+    CHECK_EQ(ms.num_forced_gc, 1);
+    CHECK_HEAP(h);
+    gm_heap_destroy(h);
+}
+
 /* ---- the process heap's knobs (in a child: the process heap is created once) ------------- */
 
 static void process_heap_child(void *arg)
@@ -557,6 +688,9 @@ int main(void)
 {
     test_pacer();
     test_heap_minimum();
+    test_concurrent_mark();
+    test_cons_mark();
+    test_gc_during_mark();
     test_frees_held();
     test_cycle_then_lazy_sweep();
     test_gogc_off();

@@ -212,9 +212,10 @@ static bool go_visit(const gm_trace_reader *r, const gm_trace_rec *rec, void *ar
     if (rec->obj == 0)
         s->first_ok = rec->size == 8 && rec->flags == (GM_OPF_SCAN | GM_OPF_ZERO) &&
                       strcmp(site, "runtime.procresize") == 0;
-    /* A tiny block: tracealloc(.., 0x10) from runtime.mallocgc(0x4, 0x0, 0x0). */
+    /* A tiny block: tracealloc(.., 0x10) from runtime.mallocgc(0x4, 0x0, 0x0) is the whole
+     * block, a 16-byte pointer-free object (import_go.c). */
     if ((int64_t)rec->obj == s->tiny_index)
-        s->tiny_ok = rec->size == s->tiny_request && rec->flags == 0;
+        s->tiny_ok = s->tiny_request < 16 && rec->size == 16 && rec->flags == 0;
     if (strncmp(site, "runtime.", 8) == 0) s->runtime_site = true;
     if (strcmp(site, "main.build") == 0) {
         s->build++;

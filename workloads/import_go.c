@@ -25,10 +25,16 @@
  *   the system stack and the traceback shows the user stack from runtime.systemstack_switch),
  *   or when the argument is marked unreliable ("0x5?") or exceeds the printed size, the
  *   printed rounded size is used.
- * - Tiny allocations. Only the allocation that opens a 16-byte tiny block is traced, with the
- *   request of that first allocation; the later ones packed into the block are not in the log,
- *   and the block's tracefree frees this one object. So a tiny-heavy program imports with
- *   fewer objects than it made; the replay still opens one block per traced allocation.
+ * - Tiny allocations. Only the allocation that opens a 16-byte tiny block is traced (printed
+ *   size 0x10, request under 16); the later ones packed into the block are not in the log, and
+ *   the block's tracefree frees the block. So the record is the block: a 16-byte pointer-free
+ *   allocation (which no allocator packs into a shared block: Go's tiny allocator takes only
+ *   requests under 16), one per traced block, live exactly as long as the block. Replaying the
+ *   first request instead would let the replaying allocator pack several traced blocks into
+ *   one and keep each alive as long as its longest-lived member. A tiny-heavy program thus
+ *   imports with fewer, larger objects than it made. A request of 9..15 bytes printed as 0x10
+ *   may also be an ordinary 16-byte object with pointers; it gets 16 bytes and keeps its scan
+ *   flag either way.
  * - Scan (GM_OPF_SCAN). The log has a type name, not the type's pointer data, so the flag is
  *   judged from the name: no type (raw allocations: growslice of pointer-free elements,
  *   strings, []byte conversions) is noscan; a pointer-free basic type (bool, intN, uintN, int,
@@ -66,7 +72,8 @@
 
 #include "import_internal.h"
 
-enum { GO_NAME_MAX = 512 }; /* site names longer than this are cut */
+enum { GO_NAME_MAX = 512 };  /* site names longer than this are cut */
+enum { GO_TINY_BLOCK = 16 }; /* maxTinySize: a tiny block's printed size */
 
 typedef enum go_state {
     GO_TOP,      /* between records */
@@ -229,7 +236,12 @@ static void go_emit(gm_importer *im, const go_rec *r)
     if (r->typed && !r->noscan_type) flags |= GM_OPF_SCAN;
     if (r->needzero == 1 || (r->needzero < 0 && r->typed)) flags |= GM_OPF_ZERO;
     uint32_t site = gm_importer_site(im, r->site, r->site_len);
-    gm_importer_alloc(im, r->addr, r->have_req ? r->req : r->size, flags, site);
+    uint64_t size = r->have_req ? r->req : r->size;
+    if (r->size == GO_TINY_BLOCK && size < GO_TINY_BLOCK) { /* a tiny block: see the top */
+        if (size <= 8) flags &= (uint8_t)~GM_OPF_SCAN;      /* an 8-byte scan object prints 0x8 */
+        size = GO_TINY_BLOCK;
+    }
+    gm_importer_alloc(im, r->addr, size, flags, site);
 }
 
 typedef enum go_start { GO_NONE, GO_ALLOC, GO_FREE, GO_GCSTART } go_start;
