@@ -469,6 +469,7 @@ void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
     /* Mark: the pending frees are the mark result (GC mode); then mark termination's view of
      * the tiny blocks (gcMarkTinyAllocs), so a current block emptied by them survives. */
     uint64_t goal = g->heap_goal;
+    gm_mprof_next_cycle(h); /* mark termination: the frees applied below are this cycle's */
     if (g->enabled) apply_pending(h, pp);
     for (uint32_t i = 0; i < h->nprocs; i++) gm_mcache_mark_tiny(h, &h->allp[i]);
     t[2] = now_ns();
@@ -487,7 +488,11 @@ void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
         gc_mark_termination(h, &ms, goal, live_start);
     else
         gm_heap_pace(h, ms.heap_alloc > (uint64_t)freed ? ms.heap_alloc - (uint64_t)freed : 0);
-    if (forced) sweep_all(h, pp);
+    gm_mprof_flush(h); /* Go flushes once the world runs again; nothing here records to C */
+    if (forced) {
+        sweep_all(h, pp);
+        gm_mprof_post_sweep(h);
+    }
 #ifdef GM_DEBUG
     /* Debug builds check the whole heap at every cycle, while the world is stopped. */
     char buf[512];
