@@ -8,8 +8,9 @@
  * its own invariants and locking; check.c verifies them.
  *
  * Lock order (never taken in the other direction):
- *     stw_lock  ->  P ownership  ->  mcentral.lock  |  mheap.lock  |  gc.lock
- * mcentral.lock, mheap.lock and gc.lock (GC mode's pending list) are leaves: nothing else is
+ *     stw_lock  ->  P ownership  ->  mcentral.lock  |  mheap.lock  |  gc.lock  |  mprof.lock
+ * mcentral.lock, mheap.lock, gc.lock (GC mode's pending list) and mprof.lock (heap profiling;
+ * also taken by gm_free without a P) are leaves: nothing else is
  * acquired while holding one, and no path holds two (Go's span sets are lock-free; ours are short critical sections).
  */
 #ifndef GM_INTERNAL_H

@@ -423,8 +423,19 @@ static void test_api_process_heap(void)
     gm_set_mem_profile_rate(old);
 }
 
+/* The process heap reads GODEBUG's memprofilerate when it is created (GM_MEMPROFILERATE,
+ * unset here, would take precedence). */
+static void test_env_rate(void)
+{
+    CHECK_EQ(gm_mem_profile_rate(), 4096);
+    CHECK_EQ(gm_set_mem_profile_rate(GM_MPROF_DEFAULT_RATE), 4096);
+}
+
 int main(void)
 {
+    unsetenv("GM_MEMPROFILERATE");
+    setenv("GODEBUG", "gctrace=0,memprofilerate=4096,x=1", 1);
+    test_env_rate();
     test_rate1_exact();
     test_rate1_realloc_aligned();
     test_default_rate_statistics();
