@@ -15,6 +15,7 @@
  */
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -252,6 +253,63 @@ static void test_gc_mode_cycles(void)
     gm_heap_destroy(h);
 }
 
+/* ---- threads: samples on every P, frees from other threads ----------------------------- */
+
+#define THREADS    4
+#define PER_THREAD 3000
+
+typedef struct {
+    gm_mheap *h;
+    uint32_t site;
+    void **objs;   /* this thread's objects; the next thread frees them */
+    void **others; /* the previous thread's */
+    pthread_barrier_t *bar;
+} worker_arg;
+
+static void *worker(void *arg)
+{
+    worker_arg *a = arg;
+    gm_m m;
+    gm_m_init(&m, a->h);
+    m.site = a->site;
+    for (int i = 0; i < PER_THREAD; i++)
+        a->objs[i] = gm_heap_alloc(a->h, &m, 16 + (size_t)(i % 4) * 100, GM_SCAN);
+    pthread_barrier_wait(a->bar);
+    for (int i = 0; i < PER_THREAD; i++) gm_heap_free(a->h, &m, a->others[i]);
+    gm_m_detach(&m);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    gm_m m;
+    gm_heap_config cfg = {.nprocs = 2, .gc_percent = 100, .mem_profile_rate = 1, .mprof_seed = 1};
+    gm_mheap *h = gm_test_heap_cfg(&m, &cfg);
+    static void *objs[THREADS][PER_THREAD];
+    pthread_t t[THREADS];
+    worker_arg args[THREADS];
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, THREADS);
+    for (uint32_t i = 0; i < THREADS; i++) {
+        reg(h, i + 1, i % 2 ? "main.odd" : "main.even", NULL); /* two stacks, shared */
+        args[i] = (worker_arg){h, i + 1, objs[i], objs[(i + THREADS - 1) % THREADS], &bar};
+    }
+    for (int i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, worker, &args[i]);
+    for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&bar);
+    CHECK_HEAP(h);
+    gm_heap_gc(h, &m);
+    CHECK_HEAP(h);
+    /* Sizes 16, 116, 216, 316 -> classes 16, 128, 224, 320; each site sees PER_THREAD / 4 of
+     * each, and sites 1, 3 (and 2, 4) share a stack. */
+    static const uint64_t cls[4] = {16, 128, 224, 320};
+    for (int c = 0; c < 4; c++) {
+        CHECK_REC(h, 1, cls[c], 2 * PER_THREAD / 4, 2 * PER_THREAD / 4);
+        CHECK_REC(h, 2, cls[c], 2 * PER_THREAD / 4, 2 * PER_THREAD / 4);
+    }
+    gm_heap_destroy(h);
+}
+
 /* ---- the text format ------------------------------------------------------------------------ */
 
 /* The profile of h as a NUL-terminated string in buf. */
@@ -440,6 +498,7 @@ int main(void)
     test_rate1_realloc_aligned();
     test_default_rate_statistics();
     test_gc_mode_cycles();
+    test_threads();
     test_text_format();
     test_text_runtime_only();
     test_api_errors();
