@@ -730,6 +730,66 @@ static const char *gc_heap_alloc_check(gm_mheap *h, char *buf, size_t n)
     return NULL;
 }
 
+/* Heap profiling (mprof.c): specials against live objects, buckets against specials. */
+const char *gm_mprof_check(gm_mheap *h, char *buf, size_t n)
+{
+    gm_mprof *mp = &h->prof;
+    const char *e = NULL;
+    pthread_mutex_lock(&mp->lock);
+    for (gm_mprof_bucket *b = mp->all; b; b = b->allnext) b->check_count = 0;
+    span_iter it = {0};
+    uintptr_t at;
+    for (gm_mspan *s; !e && (s = next_span(h, &it, &at));) {
+        uintptr_t prev = 0;
+        bool first = true;
+        for (gm_mprof_special *sp = atomic_load(&s->specials); sp; sp = sp->next) {
+            uintptr_t i = s->div_mul ? sp->offset / s->elemsize : 0;
+            uint64_t freed = s->div_mul ? atomic_load(&s->freed_bits[i / 64]) >> (i % 64) & 1 : 0;
+            if (!first && sp->offset <= prev)
+                e = "specials of a span not sorted by offset, or a duplicate";
+            else if (s->div_mul ? sp->offset % s->elemsize || i >= s->nelems : sp->offset != 0)
+                e = "special at an offset that starts no object of its span";
+            else if (s->div_mul && (!gm_mspan_is_allocated(s, i) || freed))
+                e = "special of an object that is free or freed";
+            else if (sp->b->size != (s->div_mul ? s->elemsize : s->npages * GM_PAGE_SIZE))
+                e = "special's bucket size is not its object's rounded size";
+            if (e) {
+                snprintf(buf, n, "mprof: span %p offset %#lx: %s", (void *)s->base,
+                         (unsigned long)sp->offset, e);
+                e = buf;
+                break;
+            }
+            sp->b->check_count++;
+            prev = sp->offset;
+            first = false;
+        }
+    }
+    for (gm_mprof_bucket *b = mp->all; b && !e; b = b->allnext) {
+        gm_mprof_record t = b->active;
+        for (int c = 0; c < 3; c++) {
+            t.allocs += b->future[c].allocs;
+            t.frees += b->future[c].frees;
+            t.alloc_bytes += b->future[c].alloc_bytes;
+            t.free_bytes += b->future[c].free_bytes;
+        }
+        if (t.allocs - t.frees != b->check_count ||
+            t.alloc_bytes - t.free_bytes != b->check_count * b->size ||
+            b->active.frees > b->active.allocs || b->active.free_bytes > b->active.alloc_bytes) {
+            snprintf(buf, n,
+                     "mprof: bucket %s size %llu: allocs %llu frees %llu (bytes %llu - %llu) over "
+                     "all slots, %llu live specials; published allocs %llu frees %llu",
+                     b->stk->frames[0].func, (unsigned long long)b->size,
+                     (unsigned long long)t.allocs, (unsigned long long)t.frees,
+                     (unsigned long long)t.alloc_bytes, (unsigned long long)t.free_bytes,
+                     (unsigned long long)b->check_count, (unsigned long long)b->active.allocs,
+                     (unsigned long long)b->active.frees);
+            e = buf;
+        }
+    }
+    pthread_mutex_unlock(&mp->lock);
+    return e;
+}
+
 const char *gm_heap_check(gm_mheap *h, char *buf, size_t n)
 {
     const char *e = gm_mheap_check(h, buf, n);
@@ -738,6 +798,7 @@ const char *gm_heap_check(gm_mheap *h, char *buf, size_t n)
     if ((e = span_holders_check(h, gen, buf, n))) return e;
     if ((e = recount_check(h, gen, buf, n))) return e;
     if ((e = gm_gc_check(h, buf, n))) return e;
+    if ((e = gm_mprof_check(h, buf, n))) return e;
     return gc_heap_alloc_check(h, buf, n);
 }
 

@@ -8,6 +8,7 @@
  * forking thread takes, in the lock order of internal.h, every lock of the heap before the copy:
  *
  *     stw_lock  ->  every P (stop the world)  ->  mcentral[0..135].lock  ->  mheap.lock
+ *               ->  mprof.lock (a gm_free of a sampled object takes it without a P)
  *
  * With every P held, no other thread is inside an allocation (a thread holds a P for the whole
  * of each call), and no thread is sweeping or flushing a cache. mcentral and mheap locks are
@@ -43,10 +44,12 @@ void gm_heap_fork_prepare(gm_mheap *h)
     fork_m = m;
     for (int i = 0; i < GM_NUM_SPAN_CLASSES; i++) pthread_mutex_lock(&h->central[i].lock);
     pthread_mutex_lock(&h->lock);
+    pthread_mutex_lock(&h->prof.lock);
 }
 
 void gm_heap_fork_parent(gm_mheap *h)
 {
+    pthread_mutex_unlock(&h->prof.lock);
     pthread_mutex_unlock(&h->lock);
     for (int i = GM_NUM_SPAN_CLASSES - 1; i >= 0; i--) pthread_mutex_unlock(&h->central[i].lock);
     gm_start_the_world(&fork_m);
@@ -55,6 +58,7 @@ void gm_heap_fork_parent(gm_mheap *h)
 void gm_heap_fork_child(gm_mheap *h)
 {
     pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->prof.lock, NULL);
     for (int i = 0; i < GM_NUM_SPAN_CLASSES; i++) pthread_mutex_init(&h->central[i].lock, NULL);
     for (uint32_t i = 0; i < h->nprocs; i++)
         atomic_store_explicit(&h->allp[i].owner, NULL, memory_order_relaxed);

@@ -592,6 +592,7 @@ static trace_line mark_termination(gm_mheap *h, gm_p *pp, bool forced)
     int64_t live_end = atomic_load(&g->heap_live);
     /* Mark: the pending frees are the mark result (GC mode); then mark termination's view of
      * the tiny blocks (gcMarkTinyAllocs), so a current block emptied by them survives. */
+    gm_mprof_next_cycle(h); /* mark termination: the frees applied below are this cycle's */
     uint64_t applied = g->enabled ? apply_pending(h, pp) : 0;
     for (uint32_t i = 0; i < h->nprocs; i++) gm_mcache_mark_tiny(h, &h->allp[i]);
     int64_t freed = atomic_exchange(&h->freed_pending, 0);
@@ -610,7 +611,11 @@ static trace_line mark_termination(gm_mheap *h, gm_p *pp, bool forced)
     else
         gm_heap_pace(h, ms.heap_alloc > (uint64_t)freed ? ms.heap_alloc - (uint64_t)freed : 0);
     atomic_store(&g->marking, 0);
-    if (forced) sweep_all(h, pp);
+    gm_mprof_flush(h); /* Go flushes once the world runs again; nothing here records to C */
+    if (forced) {
+        sweep_all(h, pp);
+        gm_mprof_post_sweep(h);
+    }
 #ifdef GM_DEBUG
     /* Debug builds check the whole heap at every cycle, while the world is stopped. */
     char buf[512];

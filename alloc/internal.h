@@ -8,8 +8,9 @@
  * its own invariants and locking; check.c verifies them.
  *
  * Lock order (never taken in the other direction):
- *     stw_lock  ->  P ownership  ->  mcentral.lock  |  mheap.lock  |  gc.lock
- * mcentral.lock, mheap.lock and gc.lock (GC mode's pending list) are leaves: nothing else is
+ *     stw_lock  ->  P ownership  ->  mcentral.lock  |  mheap.lock  |  gc.lock  |  mprof.lock
+ * mcentral.lock, mheap.lock, gc.lock (GC mode's pending list) and mprof.lock (heap profiling;
+ * also taken by gm_free without a P) are leaves: nothing else is
  * acquired while holding one, and no path holds two (Go's span sets are lock-free; ours are short critical sections).
  */
 #ifndef GM_INTERNAL_H
@@ -151,6 +152,10 @@ struct gm_mspan {
      * owner (its P, or the world-stopped collector). */
     uint64_t black_cycle;
     uintptr_t black_from;
+    /* Heap profiling (mprof.c): the span's sampled objects, sorted by offset (Go: specials
+     * of kind _KindSpecialProfile). Written under mprof.lock; read without it to test for
+     * NULL on the free path. */
+    struct gm_mprof_special *_Atomic specials;
 };
 
 /* Tiny-block metadata word (one per 16-byte block of spc 5; mcache.c explains the model):
@@ -280,8 +285,10 @@ typedef struct gm_mcache {
     gm_mspan *alloc[GM_NUM_SPAN_CLASSES];
     uintptr_t tiny; /* current 16-byte tiny block, 0 = none */
     uintptr_t tinyoffset;
-    gm_mspan *tiny_span;  /* the span holding tiny (it may have left the cache since) */
-    uint64_t tiny_allocs; /* combined tiny allocations not yet flushed */
+    gm_mspan *tiny_span;   /* the span holding tiny (it may have left the cache since) */
+    uint64_t tiny_allocs;  /* combined tiny allocations not yet flushed */
+    uintptr_t next_sample; /* heap profiling: bytes until the next sample (mprof.c) */
+    uint64_t fastrand;     /* its random state (Go keeps it per M: see mprof.c) */
 } gm_mcache;
 
 typedef struct gm_mheap gm_mheap;
@@ -311,6 +318,7 @@ typedef struct gm_m {
     uint32_t phint;      /* the P this thread used last */
     int64_t freed_bytes; /* frees not yet flushed to mheap.freed_pending */
     gm_p *p;             /* held P, NULL between calls */
+    uint32_t site;       /* call site of this thread's allocations (gm_set_alloc_site) */
 } gm_m;
 
 /* ---------------------------------------------------------------------------------------------
@@ -342,7 +350,69 @@ typedef struct gm_heap_config {
     bool concurrent_mark;
     gm_gc_hook cycle_hook; /* called at the end of every cycle (gm_set_gc_hook) */
     void *cycle_hook_arg;
+    int mem_profile_rate;  /* MemProfileRate; 0 = no profiling (the process heap: 512 KiB) */
+    uint64_t mprof_seed;   /* seed of the sampling RNG (0: a fixed default) */
 } gm_heap_config;
+
+/* ---------------------------------------------------------------------------------------------
+ * mprof.c — heap profiling (mprof.go; runtime/pprof's legacy text writer)
+ * ------------------------------------------------------------------------------------------ */
+
+#define GM_MPROF_DEFAULT_RATE (512 * 1024) /* MemProfileRate's default */
+#define GM_MPROF_MAX_SITES    (1u << 24)   /* site ids accepted, as the trace format's limit */
+#define GM_MPROF_MAX_FRAMES   32           /* maxStack */
+
+typedef struct gm_mprof_record { /* memRecordCycle */
+    uint64_t allocs, frees, alloc_bytes, free_bytes;
+} gm_mprof_record;
+
+typedef struct gm_mprof_frame {
+    const char *func, *file; /* NUL-terminated, in mprof's persistent memory */
+    uint32_t line;
+    uintptr_t entry; /* synthetic function entry; the frame's PC is entry + offset + 1 */
+    uintptr_t pc;
+} gm_mprof_frame;
+
+typedef struct gm_mprof_stack {
+    struct gm_mprof_stack *hnext; /* hash chain of distinct stacks (never freed) */
+    uint32_t nframes;
+    gm_mprof_frame frames[]; /* innermost first, as runtime.Callers */
+} gm_mprof_stack;
+
+typedef struct gm_mprof_bucket { /* bucket of kind memProfile */
+    struct gm_mprof_bucket *hnext, *allnext;
+    const gm_mprof_stack *stk;
+    uint64_t size; /* rounded object size */
+    gm_mprof_record active, future[3];
+    uint64_t check_count; /* scratch for gm_mprof_check */
+} gm_mprof_bucket;
+
+typedef struct gm_mprof_special { /* specialprofile */
+    struct gm_mprof_special *next;
+    uintptr_t offset; /* of the sampled object in its span */
+    gm_mprof_bucket *b;
+} gm_mprof_special;
+
+typedef struct gm_mprof {
+    pthread_mutex_t lock;       /* proflock: leaf (taken with a P held or the world stopped) */
+    _Atomic int rate;           /* MemProfileRate */
+    uint32_t cycle;             /* mProf.cycle */
+    bool flushed;               /* mProf.flushed */
+    bool in_cycle;              /* between next_cycle and flush: frees are the cycle's (sweep) */
+    gm_mprof_bucket **hash;     /* buckhash: (stack, size) -> bucket */
+    gm_mprof_stack **stackhash; /* frames -> stack */
+    struct gm_mprof_func **funchash; /* function name -> synthetic entry */
+    gm_mprof_bucket *all;            /* mbuckets */
+    uint64_t nbuckets;
+    uint32_t nfuncs;
+    gm_mprof_stack **sites; /* site id -> stack; NULL: none yet */
+    uint32_t nsites_cap;    /* entries of sites */
+    uint8_t *persist;       /* persistentalloc: current chunk */
+    size_t persist_left;
+    void *persist_chunks; /* linked through word 0, for destroy */
+    gm_fixalloc specialalloc;
+    uint64_t dropped; /* samples not recorded for lack of metadata memory */
+} gm_mprof;
 
 /* ---------------------------------------------------------------------------------------------
  * gc.c — GC mode: pending frees, the Go 1.19 pacer (mgc.go, mgcpacer.go), gctrace
@@ -422,6 +492,7 @@ struct gm_mheap {
     pthread_mutex_t stw_lock;
     gm_gcstate gc;
     gm_mcentral central[GM_NUM_SPAN_CLASSES];
+    gm_mprof prof; /* heap profiling (mprof.c) */
     /* Ps. */
     uint32_t nprocs;
     gm_p *allp;
@@ -575,6 +646,47 @@ int64_t gm_parse_memory_limit(const char *v);
 /* Sum every P's statistics shard and the heap's counters into ms (world stopped). */
 void gm_mstats_collect(gm_mheap *h, gm_memstats *ms);
 
+/* mprof.c: heap profiling. */
+int gm_mprof_init(gm_mheap *h, const gm_heap_config *cfg); /* after the Ps exist; 0 or -1 */
+void gm_mprof_destroy(gm_mheap *h);
+/* Record a sampled allocation of the rounded size at p and draw the P's next countdown
+ * (profilealloc + mProf_Malloc). The caller holds pp. */
+void gm_mprof_malloc(gm_mheap *h, gm_p *pp, uint32_t site, uintptr_t p, size_t size);
+/* After every allocation that is not combined into a tiny block (size 0 tells that it was):
+ * the countdown of malloc.go. One load and one predictable branch when profiling is off. */
+static inline void gm_mprof_count(gm_mheap *h, gm_p *pp, gm_m *m, void *v, size_t size)
+{
+    int rate = atomic_load_explicit(&h->prof.rate, memory_order_relaxed);
+    if (rate > 0) {
+        if (rate != 1 && size < pp->mcache.next_sample)
+            pp->mcache.next_sample -= size;
+        else if (size)
+            gm_mprof_malloc(h, pp, m->site, (uintptr_t)v, size);
+    }
+}
+/* The object at p of span s dies (mProf_Free when it was sampled). Call before the slot can
+ * be reused: before its freed bit is set, or before a large span is freed. */
+void gm_mprof_free(gm_mheap *h, gm_mspan *s, uintptr_t p);
+static inline void gm_mprof_note_free(gm_mheap *h, gm_mspan *s, uintptr_t p)
+{
+    if (__builtin_expect(atomic_load_explicit(&s->specials, memory_order_acquire) != NULL, 0))
+        gm_mprof_free(h, s, p);
+}
+/* The cycle steps of mgc.go: mProf_NextCycle at mark termination (world stopped), mProf_Flush
+ * once the world runs again, mProf_PostSweep after runtime.GC's full sweep. */
+void gm_mprof_next_cycle(gm_mheap *h);
+void gm_mprof_flush(gm_mheap *h);
+void gm_mprof_post_sweep(gm_mheap *h);
+/* Register the frames (innermost first; "func" or "func file:line") of a site. 0, or -1 with
+ * errno EINVAL (site 0 or >= GM_MPROF_MAX_SITES, nframes 0 or > 32, a NULL or empty frame)
+ * or ENOMEM. */
+int gm_mprof_register_site_on(gm_mheap *h, uint32_t site, const char *const *frames,
+                              size_t nframes);
+/* The legacy text heap profile (§8.4) written to fd; 0, or -1 with errno. */
+int gm_heap_write_heap_profile(gm_mheap *h, gm_m *m, int fd);
+/* One bucket's published record as the profile shows it (tests): false if no such bucket. */
+bool gm_mprof_lookup(gm_mheap *h, uint32_t site, uint64_t size, gm_mprof_record *out);
+
 /* Misuse of the API (invalid, interior or double free): message naming p, then abort (or the
  * test handler of gm_set_misuse_handler, gm_testing.h). Every call site detects the misuse
  * before it takes a lock or changes any state, so a handler may longjmp out of it. */
@@ -661,5 +773,9 @@ const char *gm_heap_check_stopped(gm_mheap *h, char *buf, size_t n);
  * counts and bytes equal a recount; no stray pending bit) and dead_unswept. World stopped or
  * quiescent; NULL in the default mode. */
 const char *gm_gc_check(gm_mheap *h, char *buf, size_t n);
+/* Heap profiling: per bucket, allocs - frees over every slot equals the live specials that
+ * name it (and bytes = count × size); every special names a live object of its span, sorted
+ * by offset; frees <= allocs in the published record. Quiescent heap. */
+const char *gm_mprof_check(gm_mheap *h, char *buf, size_t n);
 
 #endif /* GM_INTERNAL_H */

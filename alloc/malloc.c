@@ -70,6 +70,16 @@
  *   tested at the same points; gm_gc() forces one. The default mode pays one predictable
  *   branch in gm_free and on the refill/large-allocation paths.
  *
+ * Heap profiling (mprof.c, §8): as in Go, every allocation not combined into a tiny block
+ *   counts its rounded size against its P's countdown (mcache.next_sample, drawn with
+ *   fastexprand around MemProfileRate, default 512 KiB, 1 = every allocation); a sampled
+ *   object is recorded in a bucket keyed by (call site's stack, rounded size) and gets a
+ *   special on its span, so its death — at gm_free in the default mode, when a cycle applies
+ *   it in GC mode — is recorded too. Cycles publish the records with Go's three slots, so a
+ *   profile shows the heap as of the last completed cycle. Call sites are the caller's
+ *   (gm_set_alloc_site, gm_mprof_register_site); their PCs are synthetic. The profile is
+ *   written in runtime/pprof's legacy text format (gm_write_heap_profile).
+ *
  * Threads and Ps (proc.go):
  *   A heap has GOMAXPROCS Ps (default: online CPUs), each with an mcache and a page cache. A
  *   thread must hold a P to allocate, like an M running Go code; it takes one for the length
@@ -84,6 +94,7 @@
  * Memory layout: see mheap.c (arenas at Go's hint addresses 0x00c000000000...).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -267,7 +278,8 @@ static __attribute__((noinline)) uintptr_t next_free(gm_mheap *h, gm_p *pp, uint
     return s->base + idx * s->elemsize;
 }
 
-static void *alloc_small(gm_mheap *h, gm_p *pp, uint8_t sizeclass, unsigned flags, bool *refilled)
+static void *alloc_small(gm_mheap *h, gm_p *pp, gm_m *m, uint8_t sizeclass, unsigned flags,
+                         bool *refilled)
 {
     uint8_t spc = gm_make_spanclass(sizeclass, !(flags & GM_SCAN));
     gm_mspan *s = pp->mcache.alloc[spc];
@@ -278,10 +290,11 @@ static void *alloc_small(gm_mheap *h, gm_p *pp, uint8_t sizeclass, unsigned flag
     }
     GM_MEM_ALLOC(v, s->elemsize, !s->needzero);
     if ((flags & GM_ZERO) && s->needzero) memset((void *)v, 0, s->elemsize);
+    gm_mprof_count(h, pp, m, (void *)v, s->elemsize);
     return (void *)v;
 }
 
-static void *alloc_large(gm_mheap *h, gm_p *pp, size_t size, size_t align, unsigned flags)
+static void *alloc_large(gm_mheap *h, gm_p *pp, gm_m *m, size_t size, size_t align, unsigned flags)
 {
     if (size > SIZE_MAX - GM_PAGE_SIZE) return NULL;
     size_t npages = (size + GM_PAGE_SIZE - 1) / GM_PAGE_SIZE;
@@ -295,6 +308,7 @@ static void *alloc_large(gm_mheap *h, gm_p *pp, size_t size, size_t align, unsig
         gm_gc_blacken_span(h, s, true);
     }
     if ((flags & GM_ZERO) && s->needzero) memset((void *)s->base, 0, s->elemsize);
+    gm_mprof_count(h, pp, m, (void *)s->base, npages * GM_PAGE_SIZE);
     return (void *)s->base;
 }
 
@@ -318,8 +332,12 @@ void *gm_heap_alloc(gm_mheap *h, gm_m *m, size_t size, unsigned flags)
     if (GM_LIKELY(size <= GM_MAX_SMALL_SIZE)) {
         if (!(flags & GM_SCAN) && size < GM_TINY_SIZE) {
             v = gm_mcache_tiny_alloc(h, pp, size, &refilled);
+            /* A new block starts 16-byte aligned; an object combined into the current block
+             * never does (tinyoffset >= 1), and is not counted (size 0). */
+            if (v)
+                gm_mprof_count(h, pp, m, v, ((uintptr_t)v & (GM_TINY_SIZE - 1)) ? 0 : GM_TINY_SIZE);
         } else {
-            v = alloc_small(h, pp, gm_size_to_class(size), flags, &refilled);
+            v = alloc_small(h, pp, m, gm_size_to_class(size), flags, &refilled);
         }
         if (GM_LIKELY(!refilled && v)) {
             gm_releasep(m);
@@ -327,7 +345,7 @@ void *gm_heap_alloc(gm_mheap *h, gm_m *m, size_t size, unsigned flags)
         }
         return alloc_finish(h, m, v, refilled);
     }
-    v = alloc_large(h, pp, size, GM_PAGE_SIZE, flags);
+    v = alloc_large(h, pp, m, size, GM_PAGE_SIZE, flags);
     return alloc_finish(h, m, v, true);
 }
 
@@ -344,11 +362,11 @@ void *gm_heap_alloc_aligned(gm_mheap *h, gm_m *m, size_t align, size_t size, uns
         while (gm_class_to_size[c] % align) c++; /* ends at 8192·k classes at the latest */
         gm_p *pp = gm_acquirep(m);
         bool refilled = false;
-        void *v = alloc_small(h, pp, c, flags, &refilled);
+        void *v = alloc_small(h, pp, m, c, flags, &refilled);
         return alloc_finish(h, m, v, refilled);
     }
     gm_p *pp = gm_acquirep(m);
-    void *v = alloc_large(h, pp, size ? size : 1, align, flags);
+    void *v = alloc_large(h, pp, m, size ? size : 1, align, flags);
     return alloc_finish(h, m, v, true);
 }
 
@@ -371,6 +389,7 @@ void gm_heap_free_now(gm_mheap *h, gm_m *m, void *ptr)
     if (GM_UNLIKELY(!s)) gm_misuse("pointer not allocated by gomalloc, or already freed", ptr);
     if (GM_UNLIKELY(s->div_mul == 0)) { /* large object: its pages go back at once */
         if (p != s->base) gm_misuse("interior pointer into a large object", ptr);
+        gm_mprof_note_free(h, s, p); /* finds nothing on a double free: the first took it */
         if (!gm_mheap_free_large(h, s, p)) gm_misuse("double free of a large object", ptr);
         return;
     }
@@ -381,6 +400,7 @@ void gm_heap_free_now(gm_mheap *h, gm_m *m, void *ptr)
         gm_misuse("interior pointer (not the start of an object)", ptr);
     if (GM_UNLIKELY(!gm_mspan_is_allocated(s, idx)))
         gm_misuse("double free (object already freed and swept)", ptr);
+    gm_mprof_note_free(h, s, p); /* while the slot cannot be reused */
     /* Poison first: once the freed bit is set the slot may be swept and handed out again by
      * another thread. A double free found below poisons a slot that was dead already. */
     GM_MEM_FREE(p, elemsize);
@@ -519,6 +539,37 @@ static bool env_debug(const char *name, const char *key)
     return false;
 }
 
+/* MemProfileRate: GM_MEMPROFILERATE, else memprofilerate=N in GODEBUG, else Go's default. */
+static int env_mem_profile_rate(void)
+{
+    const char *v = getenv("GM_MEMPROFILERATE");
+    const char *name = "GM_MEMPROFILERATE";
+    char buf[24];
+    if (!v || !*v) {
+        const char *d = getenv("GODEBUG");
+        const char *key = "memprofilerate=";
+        for (const char *p = d; p && *p;) {
+            size_t len = strcspn(p, ",");
+            if (len > strlen(key) && strncmp(p, key, strlen(key)) == 0 &&
+                len - strlen(key) < sizeof buf) {
+                memcpy(buf, p + strlen(key), len - strlen(key));
+                buf[len - strlen(key)] = '\0';
+                v = buf;
+                name = "GODEBUG memprofilerate";
+            }
+            p += len + (p[len] == ',');
+        }
+    }
+    if (!v || !*v) return GM_MPROF_DEFAULT_RATE;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || n < 0 || n > INT32_MAX) {
+        warn_env(name, v, "bytes per sample, 0..2147483647");
+        return GM_MPROF_DEFAULT_RATE;
+    }
+    return (int)n;
+}
+
 static void thread_exit(void *arg)
 {
     gm_m *m = arg;
@@ -540,6 +591,7 @@ gm_mheap *gm_process_heap(void)
             .gctrace = env_debug("GODEBUG", "gctrace") || env_debug("GOMALLOC_DEBUG", "gctrace"),
             .memory_limit = env_bytes("GOMEMLIMIT", true),
             .globals_scan = (uint64_t)env_bytes("GOMALLOC_GLOBALS", false),
+            .mem_profile_rate = env_mem_profile_rate(),
         };
         pthread_key_create(&detach_key, thread_exit);
         process_heap = gm_heap_create(&cfg);
@@ -687,4 +739,70 @@ int gm_gomaxprocs(void)
 void gm_thread_detach(void)
 {
     if (tls_m.heap) gm_m_detach(&tls_m);
+}
+
+/* ---- heap profiling (mprof.c) ------------------------------------------------------------- */
+
+int gm_set_mem_profile_rate(int rate)
+{
+    if (rate < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return atomic_exchange(&gm_process_heap()->prof.rate, rate);
+}
+
+int gm_mem_profile_rate(void)
+{
+    return atomic_load(&gm_process_heap()->prof.rate);
+}
+
+uint32_t gm_set_alloc_site(uint32_t site)
+{
+    gm_m *m = current_m();
+    uint32_t old = m->site;
+    m->site = site;
+    return old;
+}
+
+int gm_mprof_register_site(uint32_t site, const char *const *frames, size_t nframes)
+{
+    return gm_mprof_register_site_on(gm_process_heap(), site, frames, nframes);
+}
+
+int gm_write_heap_profile(int fd)
+{
+    gm_m *m = current_m();
+    return gm_heap_write_heap_profile(m->heap, m, fd);
+}
+
+int gm_write_heap_profile_path(const char *path)
+{
+    if (!path || !*path) {
+        errno = EINVAL;
+        return -1;
+    }
+    char tmp[4096]; /* error paths never allocate: the temporary name lives here */
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    int rc = gm_write_heap_profile(fd);
+    int err = errno;
+    if (close(fd) != 0 && rc == 0) {
+        rc = -1;
+        err = errno;
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = -1;
+        err = errno;
+    }
+    if (rc != 0) {
+        unlink(tmp);
+        errno = err;
+    }
+    return rc;
 }

@@ -109,6 +109,7 @@ static void tiny_retire(gm_mheap *h, gm_mspan *s, uintptr_t b)
     uintptr_t idx = (b - s->base) / GM_TINY_SIZE;
     uint32_t old = atomic_fetch_and(&s->tiny_meta[idx], ~GM_TINY_CURRENT);
     if (old == GM_TINY_CURRENT) {
+        gm_mprof_note_free(h, s, b);
         GM_MEM_FREE(b, GM_TINY_SIZE); /* before the freed bit: see gm_heap_free */
         if (!gm_mspan_set_freed(s, idx)) gm_throw("tiny block %p died twice", (void *)b);
         gm_note_freed(h, NULL, GM_TINY_SIZE);
@@ -135,6 +136,7 @@ void gm_mcache_mark_tiny(gm_mheap *h, gm_p *pp)
         gm_mspan *s = pp->tiny_survivor;
         uintptr_t idx = pp->tiny_survivor_block;
         atomic_fetch_and(&s->tiny_meta[idx], ~GM_TINY_CURRENT);
+        gm_mprof_note_free(h, s, s->base + idx * GM_TINY_SIZE);
         GM_MEM_FREE(s->base + idx * GM_TINY_SIZE, GM_TINY_SIZE);
         if (!gm_mspan_set_freed(s, idx))
             gm_throw("tiny block %p died twice", (void *)(s->base + idx * GM_TINY_SIZE));
@@ -236,6 +238,7 @@ bool gm_tiny_free(gm_mheap *h, gm_mspan *s, uintptr_t p, uintptr_t idx, gm_m *m)
     uint32_t old = atomic_fetch_and(wp, ~clear);
     if (!(old & start)) gm_misuse("double free of a tiny object", (void *)p);
     if ((old & ~clear) == 0) { /* last object gone, block not current: the block dies */
+        gm_mprof_note_free(h, s, p - off);
         GM_MEM_FREE(p - off, GM_TINY_SIZE); /* before the freed bit: see gm_heap_free */
         if (!gm_mspan_set_freed(s, idx)) gm_throw("tiny block %p died twice", (void *)(p - off));
         gm_note_freed(h, m, GM_TINY_SIZE);

@@ -214,6 +214,10 @@ gm_mheap *gm_heap_create(const gm_heap_config *cfg)
         h->allp[i].id = i;
         gm_mcache_init(&h->allp[i].mcache);
     }
+    if (gm_mprof_init(h, cfg) != 0) {
+        gm_heap_destroy(h);
+        return NULL;
+    }
     gm_heap_pace(h, 0);                        /* the first sweep trigger: nothing is live yet */
     if (h->gc.enabled) gm_gc_commit(h, false); /* the first heap goal and trigger */
     return h;
@@ -237,6 +241,7 @@ void gm_heap_destroy(gm_mheap *h)
     gm_fixalloc_destroy(&h->spanalloc);
     gm_fixalloc_destroy(&h->tinymetaalloc);
     gm_gc_destroy(h);
+    gm_mprof_destroy(h);
     gm_pagealloc_destroy(&h->pages);
     gm_sys_unreserve((void *)h->arenas, ARENA_MAP_ENTRIES * sizeof *h->arenas);
     for (int i = 0; i < GM_NUM_SPAN_CLASSES; i++) pthread_mutex_destroy(&h->central[i].lock);

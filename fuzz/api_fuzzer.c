@@ -8,7 +8,8 @@
  *   - every object keeps the bytes written into it until it is freed (verified before every
  *     free and realloc); realloc keeps the old prefix; zeroed requests read as zeros;
  *   - after every forced cycle, MemStats' HeapAlloc and HeapObjects equal the shadow's sums;
- *   - gm_heap_check after every operation.
+ *   - gm_heap_check after every operation (heap profiling's checker included: private heaps
+ *     sample at rate 0, 1 or 4096 by the mode byte, each M its own site).
  * Two Ms share a heap of one to three Ps, so operations land on different mcaches. One
  * input in four runs instead through the public functions themselves (gm_malloc, gm_calloc,
  * gm_realloc, gm_free, gm_aligned_alloc, gm_posix_memalign, gm_usable_size, gm_gc,
@@ -201,6 +202,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gm_m ms[2];
     gm_m_init(&ms[0], h); /* with the process heap, only shadow_check_memstats uses them */
     gm_m_init(&ms[1], h);
+    if (!public_api) { /* heap profiling: off, every allocation, or one per 4 KiB */
+        static const int rates[3] = {0, 1, 4096};
+        atomic_store(&h->prof.rate, rates[(mode >> 2) % 3]);
+        ms[0].site = 1;
+        ms[1].site = 2;
+    }
     static shadow sh;
     memset(&sh, 0, sizeof sh);
     for (int ops = 0; ops < FUZZ_MAX_OPS && fuzz_more(&in); ops++) api_step(h, ms, &sh, &in);

@@ -168,6 +168,29 @@ static int gomodel_prove(char *why, size_t whylen)
     return (p && after.mallocs > before.mallocs && usable >= N) ? 0 : -1;
 }
 
+/* Heap profiling: a trace op's site goes to the thread's current site; a site's name is its
+ * one frame. */
+static void gomodel_set_site(uint32_t site)
+{
+    gm_set_alloc_site(site);
+}
+
+static int gomodel_register_site(uint32_t site, const char *name)
+{
+    const char *frames[1] = {name};
+    return gm_mprof_register_site(site, frames, 1);
+}
+
+static int gomodel_set_mem_profile_rate(int rate)
+{
+    return gm_set_mem_profile_rate(rate) < 0 ? -1 : 0;
+}
+
+#define GOMODEL_PROFILING                                                                          \
+    .set_site = gomodel_set_site, .register_site = gomodel_register_site,                          \
+    .set_mem_profile_rate = gomodel_set_mem_profile_rate,                                          \
+    .write_heap_profile = gm_write_heap_profile_path
+
 /* ---- gomodel-gc: the same model in GC mode (frees held until the next GC cycle) ----------- */
 
 static void gomodel_gc_init(void)
@@ -482,6 +505,7 @@ static const gm_backend backend_gomodel = {
     .free = gm_free,
     .stats = gomodel_stats,
     .prove = gomodel_prove,
+    GOMODEL_PROFILING,
 };
 
 static const gm_backend backend_gomodel_gc = {
@@ -495,6 +519,7 @@ static const gm_backend backend_gomodel_gc = {
     .free = gm_free,
     .stats = gomodel_gc_stats,
     .prove = gomodel_gc_prove,
+    GOMODEL_PROFILING,
 };
 
 static const gm_backend backend_glibc = {

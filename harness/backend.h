@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "json.h"
 
@@ -51,6 +52,15 @@ struct gm_backend {
     void (*stats)(gm_json *j);
     /* Step 2 of the proof; writes what it observed to why. 0 = proven. */
     int (*prove)(char *why, size_t whylen);
+
+    /* Heap profiling (the Go model only; NULL elsewhere). set_site names the call site of
+     * the calling thread's next allocations (a trace op's site); register_site gives a site
+     * its name; set_mem_profile_rate sets MemProfileRate (0 or -1 with errno);
+     * write_heap_profile writes the legacy text heap profile to path (0 or -1 with errno). */
+    void (*set_site)(uint32_t site);
+    int (*register_site)(uint32_t site, const char *name);
+    int (*set_mem_profile_rate)(int rate);
+    int (*write_heap_profile)(const char *path);
 };
 
 /* NULL-terminated, in `gmbench list` order (competitors first, internal ones last). */

@@ -91,6 +91,7 @@ struct run {
     _Atomic uint64_t ticket; /* strict replay: stream index of the next op allowed to run */
     uint64_t baseline_rss, rss_at_peak, final_rss;
     gm_json peak_stats;
+    bool sites; /* pass each op's site to the allocator (heap profiling of a trace) */
 };
 
 /* ---- small helpers ---- */
@@ -200,9 +201,10 @@ static __attribute__((noinline)) int op_failed(worker *w, const gm_op *op, const
     return -1;
 }
 
-/* index: the op's stream index (used by strict replay only). */
+/* index: the op's stream index (used by strict replay only). sites: tell the allocator the
+ * op's call site first (a compile-time constant, so runs without it pay nothing). */
 static inline __attribute__((always_inline)) int exec_op(worker *w, const gm_op *op, bool timed,
-                                                         bool threaded, uint64_t index)
+                                                         bool threaded, uint64_t index, bool sites)
 {
     run *r = w->r;
     const gm_backend *b = r->b;
@@ -214,6 +216,7 @@ static inline __attribute__((always_inline)) int exec_op(worker *w, const gm_op 
         if (r->cfg->strict && !wait_ticket(r, index)) return -1;
         if (!wait_turn(r, s, op->seq)) return -1;
     }
+    if (sites && op->kind != GM_OP_FREE) b->set_site(op->site);
     switch (op->kind) {
     case GM_OP_ALLOC:
         if (timed) t0 = gm_ticks_begin();
@@ -254,12 +257,12 @@ static inline __attribute__((always_inline)) int exec_op(worker *w, const gm_op 
 
 /* The loop, specialised by inlining for untimed/sampled and single/multi-threaded runs. */
 static inline __attribute__((always_inline)) void
-exec_loop(worker *w, const gm_op *ops, const uint32_t *idx, size_t n, bool threaded)
+exec_loop(worker *w, const gm_op *ops, const uint32_t *idx, size_t n, bool threaded, bool sites)
 {
     if (w->r->cfg->latency == GM_LAT_OFF) {
         for (size_t i = 0; i < n; i++)
             if (exec_op(w, threaded ? &ops[idx[i]] : &ops[i], false, threaded,
-                        threaded ? w->r->batch_base + idx[i] : 0) < 0)
+                        threaded ? w->r->batch_base + idx[i] : 0, sites) < 0)
                 return;
         return;
     }
@@ -267,19 +270,26 @@ exec_loop(worker *w, const gm_op *ops, const uint32_t *idx, size_t n, bool threa
         bool timed = --w->countdown == 0;
         if (timed) w->countdown = next_gap(w);
         if (exec_op(w, threaded ? &ops[idx[i]] : &ops[i], timed, threaded,
-                    threaded ? w->r->batch_base + idx[i] : 0) < 0)
+                    threaded ? w->r->batch_base + idx[i] : 0, sites) < 0)
             return;
     }
 }
 
+/* The loops with sites are separate copies, chosen once per batch. */
 static void exec_contiguous(worker *w, const gm_op *ops, size_t n)
 {
-    exec_loop(w, ops, NULL, n, false);
+    if (w->r->sites)
+        exec_loop(w, ops, NULL, n, false, true);
+    else
+        exec_loop(w, ops, NULL, n, false, false);
 }
 
 static void exec_indexed(worker *w, const gm_op *ops, const uint32_t *idx, size_t n)
 {
-    exec_loop(w, ops, idx, n, true);
+    if (w->r->sites)
+        exec_loop(w, ops, idx, n, true, true);
+    else
+        exec_loop(w, ops, idx, n, true, false);
 }
 
 /* ---- threads ---- */
@@ -715,6 +725,7 @@ void gm_run_config_defaults(gm_run_config *cfg)
     cfg->sample_period = 16;
     cfg->touch = GM_TOUCH_PAGES;
     cfg->rss_interval_ms = 10;
+    cfg->mem_profile_rate = -1;
 }
 
 static int drive(run *r, char *err, size_t errlen)
@@ -746,6 +757,56 @@ static int drive(run *r, char *err, size_t errlen)
     return GM_EXIT_OK;
 }
 
+/* Heap profiling of the Go model: the rate before anything is measured, and for a trace the
+ * site table (read in a pass of its own: its entries arrive with the records that use
+ * them), so the profile names the trace's call sites. */
+static int profile_setup(run *r, char *err, size_t errlen)
+{
+    const gm_run_config *cfg = r->cfg;
+    const gm_backend *b = r->b;
+    if (cfg->mem_profile_rate >= 0 && b->set_mem_profile_rate &&
+        b->set_mem_profile_rate(cfg->mem_profile_rate) != 0) {
+        snprintf(err, errlen, "--mem-profile-rate %d: %s", cfg->mem_profile_rate, strerror(errno));
+        return GM_EXIT_USAGE;
+    }
+    if (!cfg->heap_profile || !cfg->trace || !b->set_site) return GM_EXIT_OK;
+    gm_trace_reader *tr = gm_trace_open(cfg->trace, err, errlen);
+    if (!tr) return GM_EXIT_USAGE;
+    gm_trace_rec rec;
+    int rc;
+    while ((rc = gm_trace_next(tr, &rec)) > 0) {
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: %s", cfg->trace, gm_trace_error(tr));
+        gm_trace_close(tr);
+        return GM_EXIT_STREAM;
+    }
+    for (uint32_t s = 1; s <= gm_trace_nsites(tr); s++) {
+        const char *name = gm_trace_site_name(tr, s);
+        char unnamed[32];
+        if (!name || !*name) { /* a site the trace declares without a symbol */
+            snprintf(unnamed, sizeof unnamed, "site%u", s);
+            name = unnamed;
+        }
+        if (b->register_site(s, name) != 0) {
+            snprintf(err, errlen, "%s: site %u (%s): %s", cfg->trace, s, name, strerror(errno));
+            gm_trace_close(tr);
+            return errno == EINVAL ? GM_EXIT_STREAM : GM_EXIT_OOM;
+        }
+    }
+    gm_trace_close(tr);
+    r->sites = true;
+    return GM_EXIT_OK;
+}
+
+static int profile_write(run *r, char *err, size_t errlen)
+{
+    const char *path = r->cfg->heap_profile;
+    if (!path || r->b->write_heap_profile(path) == 0) return GM_EXIT_OK;
+    snprintf(err, errlen, "cannot write the heap profile %s: %s", path, strerror(errno));
+    return GM_EXIT_IO;
+}
+
 int gm_run(const gm_run_config *cfg, gm_json *j, char *err, size_t errlen)
 {
     char identity[256];
@@ -754,6 +815,8 @@ int gm_run(const gm_run_config *cfg, gm_json *j, char *err, size_t errlen)
     r->b = cfg->backend;
     r->statm_fd = -1;
     if (r->b->init) r->b->init();
+    int prc = profile_setup(r, err, errlen);
+    if (prc != GM_EXIT_OK) return prc;
     if (gm_backend_prove(r->b, identity, sizeof identity) != 0) {
         snprintf(err, errlen, "%s", identity);
         return GM_EXIT_IDENTITY;
@@ -778,6 +841,7 @@ int gm_run(const gm_run_config *cfg, gm_json *j, char *err, size_t errlen)
         atomic_store(&r->sampler_stop, 1);
         pthread_join(r->sampler, NULL);
         r->final_rss = read_rss(r);
+        if (rc == GM_EXIT_OK) rc = profile_write(r, err, errlen);
         if (rc == GM_EXIT_OK) write_result(j, r, identity, &ru0, &ru1, wall, hwm_reset);
     }
     teardown(r);

@@ -56,7 +56,9 @@ typedef struct gm_run_config {
     unsigned rss_interval_ms; /* RSS sampling period */
     unsigned rep;             /* repetition number, recorded in the result */
     gm_inject inject;
-    uint64_t inject_at; /* stream op index */
+    uint64_t inject_at;       /* stream op index */
+    const char *heap_profile; /* Go model: write the heap profile here after the run */
+    int mem_profile_rate;     /* Go model: MemProfileRate; < 0 = the model's default */
 } gm_run_config;
 
 void gm_run_config_defaults(gm_run_config *cfg);

@@ -60,6 +60,9 @@ static const char usage[] =
     "  --rss-interval MS     RSS sampling period (default 10)\n"
     "  --rep N               repetition number recorded in the result\n"
     "  --inject KIND@OP      testing aid: segv, abort or hang at stream op OP\n"
+    "  --heap-profile F      Go model: write its heap profile (pprof legacy text) to F after\n"
+    "                        the run; a trace's ops carry their call sites\n"
+    "  --mem-profile-rate N  Go model: MemProfileRate (default 524288; 1 = every allocation)\n"
     "  --PARAM VALUE         a workload parameter (see `gmbench list`)\n";
 
 /* ---- lookups ---- */
@@ -217,6 +220,16 @@ static int parse_run_flag(const char *flag, const char *v, gm_run_config *cfg, c
         cfg->touch = (gm_touch_mode)c;
     } else if (!strcmp(flag, "--inject")) {
         rc = parse_inject(v, cfg, err, errlen);
+    } else if (!strcmp(flag, "--heap-profile")) {
+        cfg->heap_profile = v;
+        rc = 0;
+        if (!*v) {
+            snprintf(err, errlen, "--heap-profile needs a file name");
+            rc = GM_EXIT_USAGE;
+        }
+    } else if (!strcmp(flag, "--mem-profile-rate")) {
+        rc = parse_count(flag, v, 0, INT32_MAX, &u, err, errlen);
+        cfg->mem_profile_rate = (int)u;
     } else {
         return -1;
     }
@@ -311,6 +324,14 @@ int gm_cli_parse_run(int argc, char **argv, gm_run_config *cfg, const char **out
     }
     if (rc == 0 && cfg->strict && !cfg->trace) {
         snprintf(err, errlen, "--strict applies to --trace replay only");
+        rc = GM_EXIT_USAGE;
+    }
+    if (rc == 0 && (cfg->heap_profile || cfg->mem_profile_rate >= 0) &&
+        !cfg->backend->write_heap_profile) {
+        snprintf(err, errlen,
+                 "--heap-profile and --mem-profile-rate apply to the Go model (gomodel, "
+                 "gomodel-gc) only, not to %s",
+                 cfg->backend->name);
         rc = GM_EXIT_USAGE;
     }
     return rc == 0 && cfg->trace ? trace_dimensions(cfg, err, errlen) : rc;

@@ -6,7 +6,7 @@ set -euo pipefail
 GM_PACKAGES=(
   cmake ninja-build build-essential pkg-config
   clang-14 libclang-rt-14-dev llvm-14 clang-format-14   # sanitizer presets, libFuzzer, coverage
-  golang-1.19-go                                        # Go's sizeclasses.go to diff against
+  golang-1.19-go                                        # Go's sizeclasses.go to diff against, go tool pprof (mprof_pprof)
   python3 python3-jsonschema                            # result-schema tests (system python3)
   libzstd-dev xz-utils                                  # compressed traces; the fidelity test log
   libbenchmark-dev                                      # gm-microbench (harness/bench/)

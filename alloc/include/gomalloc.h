@@ -18,7 +18,8 @@
  *   GOMALLOC_GLOBALS  GC mode: the modelled program's pointer-bearing data+bss in bytes (Go's
  *               globalsScan, part of the heap goal since Go 1.18); default 0.
  *   GODEBUG / GOMALLOC_DEBUG  containing gctrace=1: GC mode prints one line per cycle to
- *               stderr in Go's gctrace format.
+ *               stderr in Go's gctrace format GODEBUG memprofilerate=N: see below.
+ *   GM_MEMPROFILERATE  MemProfileRate (overrides GODEBUG's); see gm_set_mem_profile_rate.
  */
 #ifndef GOMALLOC_H
 #define GOMALLOC_H
@@ -141,6 +142,31 @@ void gm_set_gc_hook(gm_gc_hook fn, void *arg);
 
 /* Number of Ps of the process heap. */
 int gm_gomaxprocs(void);
+
+/* Heap profiling (runtime.MemProfileRate, runtime/pprof's heap profile; see mprof.c).
+ * About one allocation per MemProfileRate bytes allocated is sampled (exponential intervals,
+ * counted per P in rounded sizes); 1 samples every allocation, 0 none. The default is Go's,
+ * 512 KiB, or GM_MEMPROFILERATE=N / GODEBUG=memprofilerate=N read when the heap is created.
+ * gm_set_mem_profile_rate returns the previous rate, or -1 with errno EINVAL for rate < 0;
+ * like Go 1.19, it does not redraw the countdowns already running. */
+int gm_set_mem_profile_rate(int rate);
+int gm_mem_profile_rate(void);
+/* The call site of the calling thread's following allocations (0 = unknown, the initial
+ * value); returns the previous one. A plain store: the allocation path reads it only when
+ * it takes a sample. */
+uint32_t gm_set_alloc_site(uint32_t site);
+/* Describe site (1 .. 2^24-1) by its frames, innermost first, each "function" or
+ * "function file:line" (at most 32). Sites with the same frames share profile records.
+ * Register a site before allocating from it. Returns 0, or -1 with errno EINVAL (bad site,
+ * nframes 0 or > 32, a NULL or empty frame) or ENOMEM. The frames are copied. */
+int gm_mprof_register_site(uint32_t site, const char *const *frames, size_t nframes);
+/* Write the heap profile in the legacy text format `go tool pprof` reads (runtime/pprof with
+ * debug=1): the heap as of the last completed cycle (every sample if none ran yet). The PCs
+ * are synthetic (one per distinct frame), named in the comment lines. Returns 0, or -1 with
+ * errno (EBADF, ENOMEM, or write's error). The _path form writes path.tmp.<pid> and renames
+ * it over path, so a reader never sees a partial profile. */
+int gm_write_heap_profile(int fd);
+int gm_write_heap_profile_path(const char *path);
 
 /* Return the calling thread's state to the heap: flush its counters and the cache of the P it
  * used last. Runs automatically when a thread exits; harmless to call more than once, and the
