@@ -77,15 +77,20 @@ static uint64_t now_ns(void)
 
 /* ---- default-mode pacing --------------------------------------------------------------- */
 
-void gm_heap_pace(gm_mheap *h, uint64_t live_bytes)
+void gm_heap_pace(gm_mheap *h, uint64_t live_bytes, const uint64_t *heap_inuse_at_mark)
 {
     int64_t trigger = INT64_MAX;
+    uint64_t goal = UINT64_MAX; /* the heap goal a Go program would have, for the scavenger */
     if (h->gc_percent >= 0) {
         uint64_t basis = live_bytes > HEAP_MINIMUM ? live_bytes : HEAP_MINIMUM;
         trigger = (int64_t)(basis / 100 * (uint64_t)h->gc_percent);
         if (trigger < (int64_t)GM_PAGE_SIZE) trigger = GM_PAGE_SIZE;
+        goal = live_bytes + live_bytes * (uint64_t)h->gc_percent / 100;
+        uint64_t minimum = HEAP_MINIMUM * (uint64_t)h->gc_percent / 100;
+        if (goal < minimum) goal = minimum;
     }
     atomic_store(&h->sweep_trigger, trigger);
+    gm_scavenge_pace(h, goal, 0, heap_inuse_at_mark);
 }
 
 /* ---- the pacer (GC mode) --------------------------------------------------------------- */
@@ -149,6 +154,7 @@ void gm_gc_commit(gm_mheap *h, bool cycle_end)
     }
     g->heap_goal = goal;
     g->sweep_dist_min = sweep_min;
+    gm_scavenge_pace(h, goal, g->memory_limit, cycle_end ? &g->heap_inuse_at_mark : NULL);
     /* runway = consMark × (1 − 0.25)/0.25 × (lastHeapScan + lastStackScan + globals); 0
      * without a concurrent mark to measure consMark over. The PI controller's output can be
      * negative, and Go 1.19 converts the product to uint64 unchecked: on amd64 that is a
@@ -171,7 +177,7 @@ int gm_heap_set_gc_percent(gm_mheap *h, gm_m *m, int percent)
     } else {
         gm_memstats ms;
         gm_mstats_collect(h, &ms);
-        gm_heap_pace(h, ms.heap_alloc);
+        gm_heap_pace(h, ms.heap_alloc, NULL);
     }
     gm_start_the_world(m);
     return old;
@@ -542,6 +548,7 @@ static void gc_mark_termination(gm_mheap *h, const gm_memstats *ms, int64_t live
         update_cons_mark(g, live_end, gm_heap_scan_bytes(h));
     }
     g->heap_marked = ms->heap_alloc - (uint64_t)atomic_load(&g->dead_unswept);
+    g->heap_inuse_at_mark = ms->heap_inuse;
     atomic_store(&g->heap_live, (int64_t)g->heap_marked);
     atomic_store(&g->sweep_done, false);
     gm_gc_commit(h, true);
@@ -609,8 +616,10 @@ static trace_line mark_termination(gm_mheap *h, gm_p *pp, bool forced)
     if (g->enabled)
         gc_mark_termination(h, &ms, live_end);
     else
-        gm_heap_pace(h, ms.heap_alloc > (uint64_t)freed ? ms.heap_alloc - (uint64_t)freed : 0);
+        gm_heap_pace(h, ms.heap_alloc > (uint64_t)freed ? ms.heap_alloc - (uint64_t)freed : 0,
+                     &ms.heap_inuse);
     atomic_store(&g->marking, 0);
+    atomic_store(&g->sweep_done, false);
     gm_mprof_flush(h); /* Go flushes once the world runs again; nothing here records to C */
     if (forced) {
         sweep_all(h, pp);
@@ -655,6 +664,7 @@ void gm_heap_start_cycle(gm_mheap *h, gm_m *m, bool forced)
     gm_p *pp = m->p;
     bool trace = g->enabled && g->gctrace;
     trace_line before = {0};
+    atomic_store(&h->scav.wake, true); /* finishsweep_m wakes the scavenger */
     /* runtime.GC() while a cycle marks: that cycle finishes first. */
     bool finished = atomic_load(&g->marking) != 0;
     if (finished) before = mark_termination(h, pp, false), t0 = now_ns();
@@ -711,4 +721,11 @@ void gm_heap_gc(gm_mheap *h, gm_m *m)
     gm_note_freed(h, NULL, (size_t)m->freed_bytes);
     m->freed_bytes = 0;
     gm_heap_start_cycle(h, m, true);
+    gm_scavenge_background(h); /* the forced cycle swept everything: the scavenger runs next */
+}
+
+void gm_heap_release_os_memory(gm_mheap *h, gm_m *m)
+{
+    gm_heap_gc(h, m);
+    gm_scavenge(h, UINT64_MAX);
 }

@@ -231,6 +231,12 @@ void gm_pagealloc_free(gm_pagealloc *p, uintptr_t base, size_t npages);
 gm_pagecache gm_pagealloc_alloc_to_cache(gm_pagealloc *p); /* allocToCache */
 uintptr_t gm_pagecache_alloc(gm_pagecache *c, size_t npages, size_t *scav_bytes);
 void gm_pagecache_flush(gm_pagecache *c, gm_pagealloc *p);
+/* scavengeOne, first half: the highest run (at most max_pages, within one chunk) of free,
+ * unscavenged pages, marked allocated so that nothing takes it while the caller releases it
+ * without the lock; 0 if there is none. */
+uintptr_t gm_pagealloc_scavenge_take(gm_pagealloc *p, size_t max_pages, size_t *npages);
+/* Second half: free the run again, now scavenged. */
+void gm_pagealloc_scavenge_return(gm_pagealloc *p, uintptr_t base, size_t npages);
 size_t gm_pagealloc_free_pages(const gm_pagealloc *p);      /* recount, for checkers */
 size_t gm_pagealloc_scavenged_pages(const gm_pagealloc *p); /* recount, for checkers */
 
@@ -350,8 +356,9 @@ typedef struct gm_heap_config {
     bool concurrent_mark;
     gm_gc_hook cycle_hook; /* called at the end of every cycle (gm_set_gc_hook) */
     void *cycle_hook_arg;
-    int mem_profile_rate;  /* MemProfileRate; 0 = no profiling (the process heap: 512 KiB) */
-    uint64_t mprof_seed;   /* seed of the sampling RNG (0: a fixed default) */
+    bool scavtrace;       /* GODEBUG=scavtrace=1: a line per background scavenge */
+    int mem_profile_rate; /* MemProfileRate; 0 = no profiling (the process heap: 512 KiB) */
+    uint64_t mprof_seed;  /* seed of the sampling RNG (0: a fixed default) */
 } gm_heap_config;
 
 /* ---------------------------------------------------------------------------------------------
@@ -448,6 +455,7 @@ typedef struct gm_gcstate {
     uint64_t mark_goal, mark_trigger, mark_t0, mark_t1;
     double cons_mark, cons_integral;
     uint64_t last_heap_scan, last_stack_scan, runway;
+    uint64_t heap_inuse_at_mark; /* memstats.lastHeapInUse */
     /* gm_heap_set_mark_inputs: what the next mark termination uses instead of its own
      * estimates (a replay taking them from the real runtime's gcpacertrace). */
     bool inputs_set;
@@ -462,6 +470,20 @@ typedef struct gm_gcstate {
     uint64_t last_goal, last_live_start, last_live_end, num_forced;
     uint64_t start_ns, cpu_ns;
 } gm_gcstate;
+
+/* scavenge.c — the scavenger's goals and state (mgcscavenge.go). */
+typedef struct gm_scavstate {
+    _Atomic uint64_t gc_goal;  /* heapRetained to come down to; UINT64_MAX: none */
+    _Atomic uint64_t mem_goal; /* mappedReady to come down to; UINT64_MAX: none */
+    _Atomic bool wake;         /* sweeping finished: the background scavenger may have work */
+    pthread_mutex_t run_lock;  /* one background scavenger at a time */
+    bool trace;                /* scavtrace */
+    /* Under mheap.lock: the pacer's goal until now, HeapInuse at the last mark termination
+     * (gcPaceScavenger's inputs), whether a cycle has ended, and what was released. */
+    uint64_t goal_in_effect, last_heap_inuse;
+    bool ended_cycle;
+    uint64_t released_total, released_since_trace;
+} gm_scavstate;
 
 struct gm_mheap {
     pthread_mutex_t lock; /* mheap_.lock: pages, arenas, span structs, large stats */
@@ -491,6 +513,8 @@ struct gm_mheap {
     int gc_percent;
     pthread_mutex_t stw_lock;
     gm_gcstate gc;
+    gm_scavstate scav;
+    uint64_t grown_bytes; /* bytes handed to the page allocator by grow; under lock */
     gm_mcentral central[GM_NUM_SPAN_CLASSES];
     gm_mprof prof; /* heap profiling (mprof.c) */
     /* Ps. */
@@ -609,8 +633,23 @@ static inline void gm_gc_blacken_span(gm_mheap *h, gm_mspan *s, bool large)
     s->black_cycle = cycle;
     s->black_from = large ? 0 : atomic_load_explicit(&s->freeindex, memory_order_relaxed);
 }
+/* scavenge.c. gm_scavenge_pace: gcPaceScavenger, whenever the pacer commits. gm_scavenge:
+ * release up to nbytes now, returns what it released. gm_scavenge_background: the
+ * background scavenger's work, if woken (no lock or P held). gm_scavenge_alloc_path: allocSpan's
+ * synchronous scavenging after a span allocation that grew the heap by `grown` bytes. */
+void gm_scavenge_init(gm_mheap *h, bool trace);
+void gm_scavenge_destroy(gm_mheap *h);
+/* heap_inuse_at_mark: HeapInuse at the mark termination that just ended, or NULL (a commit
+ * outside a cycle's end: GOGC or the limit changed). */
+void gm_scavenge_pace(gm_mheap *h, uint64_t heap_goal, int64_t memory_limit,
+                      const uint64_t *heap_inuse_at_mark);
+uint64_t gm_scavenge(gm_mheap *h, uint64_t nbytes);
+void gm_scavenge_background(gm_mheap *h);
+void gm_scavenge_alloc_path(gm_mheap *h, uint64_t grown);
+/* debug.FreeOSMemory: a forced cycle, then release every free page. */
+void gm_heap_release_os_memory(gm_mheap *h, gm_m *m);
 /* Set the sweep-cycle trigger from the live heap at the start of a cycle (see malloc.c). */
-void gm_heap_pace(gm_mheap *h, uint64_t live_bytes);
+void gm_heap_pace(gm_mheap *h, uint64_t live_bytes, const uint64_t *heap_inuse_at_mark);
 /* Account bytes that died (gm_free, a tiny block's last object); m may be NULL. */
 void gm_note_freed(gm_mheap *h, gm_m *m, size_t bytes);
 /* Has the heap reached its cycle trigger? (Default mode: freed bytes; GC mode: heapLive.) */

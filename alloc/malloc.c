@@ -320,6 +320,9 @@ static void *alloc_finish(gm_mheap *h, gm_m *m, void *v, bool helpgc)
         errno = ENOMEM;
     else if (helpgc && gm_cycle_triggered(h))
         gm_heap_start_cycle(h, m, false);
+    /* The background scavenger's work, when sweeping has woken it (scavenge.c). */
+    if (GM_UNLIKELY(atomic_load_explicit(&h->scav.wake, memory_order_relaxed)))
+        gm_scavenge_background(h);
     return v;
 }
 
@@ -589,6 +592,8 @@ gm_mheap *gm_process_heap(void)
             .arena_hints = true,
             .gc_mode = env_gc_mode(),
             .gctrace = env_debug("GODEBUG", "gctrace") || env_debug("GOMALLOC_DEBUG", "gctrace"),
+            .scavtrace =
+                env_debug("GODEBUG", "scavtrace") || env_debug("GOMALLOC_DEBUG", "scavtrace"),
             .memory_limit = env_bytes("GOMEMLIMIT", true),
             .globals_scan = (uint64_t)env_bytes("GOMALLOC_GLOBALS", false),
             .mem_profile_rate = env_mem_profile_rate(),
@@ -705,6 +710,12 @@ int64_t gm_set_memory_limit(int64_t limit)
 {
     gm_m *m = current_m();
     return gm_heap_set_memory_limit(m->heap, m, limit);
+}
+
+void gm_release_os_memory(void)
+{
+    gm_m *m = current_m();
+    gm_heap_release_os_memory(m->heap, m);
 }
 
 uint64_t gm_set_globals_scan(uint64_t bytes)

@@ -207,7 +207,9 @@ long gm_mcentral_sweep_one(gm_mheap *h, gm_p *pp)
         size_t npages = s->npages;
         return gm_sweep_span(h, pp, s, false) ? (long)npages : 0;
     }
-    atomic_store_explicit(&h->gc.sweep_done, true, memory_order_relaxed);
+    /* Sweeping is done: wake the background scavenger (bgsweep's scavenger.ready). */
+    if (!atomic_exchange_explicit(&h->gc.sweep_done, true, memory_order_relaxed))
+        atomic_store_explicit(&h->scav.wake, true, memory_order_relaxed);
     return -1;
 }
 

@@ -137,6 +137,7 @@ static bool add_to_pages_locked(gm_mheap *h, uintptr_t v, size_t size)
     if (gm_sys_map((void *)v, size, NULL) != 0) return false;
     if (gm_pagealloc_grow(&h->pages, v, size) != 0) return false;
     h->heap_released += size; /* Prepared memory: HeapReleased until touched (§5.2) */
+    h->grown_bytes += size;
     return true;
 }
 
@@ -196,6 +197,7 @@ gm_mheap *gm_heap_create(const gm_heap_config *cfg)
                          (cfg->gc_mode ? GM_PAGE_SIZE / 8 : 0),
                      &h->sys.other_sys);
     gm_gc_init(h, cfg);
+    gm_scavenge_init(h, cfg->scavtrace);
 #ifdef GM_SANITIZED
     h->hint_addr = 0;
 #else
@@ -218,7 +220,7 @@ gm_mheap *gm_heap_create(const gm_heap_config *cfg)
         gm_heap_destroy(h);
         return NULL;
     }
-    gm_heap_pace(h, 0);                        /* the first sweep trigger: nothing is live yet */
+    gm_heap_pace(h, 0, NULL);                  /* the first sweep trigger: nothing is live yet */
     if (h->gc.enabled) gm_gc_commit(h, false); /* the first heap goal and trigger */
     return h;
 }
@@ -241,6 +243,7 @@ void gm_heap_destroy(gm_mheap *h)
     gm_fixalloc_destroy(&h->spanalloc);
     gm_fixalloc_destroy(&h->tinymetaalloc);
     gm_gc_destroy(h);
+    gm_scavenge_destroy(h);
     gm_mprof_destroy(h);
     gm_pagealloc_destroy(&h->pages);
     gm_sys_unreserve((void *)h->arenas, ARENA_MAP_ENTRIES * sizeof *h->arenas);
@@ -361,9 +364,14 @@ gm_mspan *gm_mheap_alloc(gm_mheap *h, gm_p *pp, size_t npages, uint8_t spanclass
     if (npages == 0) return NULL;
     pthread_mutex_lock(&h->lock);
     size_t scav;
+    uint64_t grown = h->grown_bytes;
     uintptr_t base = alloc_pages_locked(h, pp, npages, &scav);
     gm_mspan *s = base ? init_span_locked(h, base, npages, scav, spanclass) : NULL;
+    grown = h->grown_bytes - grown;
     pthread_mutex_unlock(&h->lock);
+    /* allocSpan step 5: synchronous scavenging for growth past the scavenger's goal or for
+     * the memory limit, with the lock dropped (scavenge.c). */
+    if (s && (grown || h->gc.memory_limit != INT64_MAX)) gm_scavenge_alloc_path(h, grown);
     return s;
 }
 

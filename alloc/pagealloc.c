@@ -31,8 +31,11 @@
  *     returns -1 (errno ENOMEM) before anything becomes visible: the range is not registered.
  *     Summary pages or L2 arrays mapped before the failure stay mapped and zero, which the
  *     next grow reuses, exactly as if Go had mapped them and then grown no further.
- *   - No scavenger index (scavengeIndex) and no `scavenged` argument to free: the scavenger
- *     is a later issue. Scavenged bits are otherwise kept exactly as Go keeps them.
+ *   - No scavenger index (scavengeIndex): gm_pagealloc_scavenge_take scans the grown chunks
+ *     from the top down instead, which finds the same pages (the index only skips chunks
+ *     known to hold nothing). No 2 MiB huge-page extension of a candidate run (Linux
+ *     transparent huge pages are not modelled). Scavenged bits are otherwise kept exactly as
+ *     Go keeps them.
  *   - findMappedAddr always consults in_use (Go's test path); Go's fast path asks the arena
  *     map, which this file does not see. Both give the same address.
  *   - in_use doubles like Go's addrRanges, but the old array is unmapped rather than leaked
@@ -826,6 +829,53 @@ void gm_pagecache_flush(gm_pagecache *c, gm_pagealloc *p)
         pagealloc_update(p, c->base, GM_PAGE_CACHE_PAGES, false, false);
     }
     *c = (gm_pagecache){0, 0, 0};
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Scavenging (mgcscavenge.go: scavengeOne, findScavengeCandidate)
+ * ------------------------------------------------------------------------------------------ */
+
+/* Highest page of chunk d that is free and not scavenged, or NOT_FOUND. */
+static size_t highest_candidate(const gm_pallocdata *d)
+{
+    for (size_t w = CHUNK_WORDS; w-- > 0;) {
+        uint64_t x = ~d->alloc[w] & ~d->scavenged[w];
+        if (x) return w * 64 + 63 - (size_t)__builtin_clzll(x);
+    }
+    return NOT_FOUND;
+}
+
+uintptr_t gm_pagealloc_scavenge_take(gm_pagealloc *p, size_t max_pages, size_t *npages)
+{
+    *npages = 0;
+    if (max_pages == 0) return 0;
+    for (size_t r = p->n_in_use; r-- > 0;) {
+        uintptr_t lo = chunk_index(p->in_use[r].base), c = chunk_index(p->in_use[r].limit);
+        while (c-- > lo) {
+            gm_pallocdata *d = chunk_of(p, c);
+            size_t top = highest_candidate(d);
+            if (top == NOT_FOUND) continue;
+            /* Extend the run downward while the pages are free and unscavenged. */
+            size_t first = top;
+            while (first > 0 && top - first + 1 < max_pages) {
+                size_t q = first - 1;
+                if ((d->alloc[q / 64] | d->scavenged[q / 64]) >> (q % 64) & 1) break;
+                first = q;
+            }
+            *npages = top - first + 1;
+            uintptr_t base = chunk_base(c) + first * GM_PAGE_SIZE;
+            pagealloc_mark_range(p, base, *npages, true); /* held while the lock is dropped */
+            return base;
+        }
+    }
+    return 0;
+}
+
+void gm_pagealloc_scavenge_return(gm_pagealloc *p, uintptr_t base, size_t npages)
+{
+    gm_pagealloc_free(p, base, npages);
+    uintptr_t c = chunk_index(base);
+    bits_set_range(chunk_of(p, c)->scavenged, chunk_page_index(base), npages);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -18,7 +18,9 @@
  *   GOMALLOC_GLOBALS  GC mode: the modelled program's pointer-bearing data+bss in bytes (Go's
  *               globalsScan, part of the heap goal since Go 1.18); default 0.
  *   GODEBUG / GOMALLOC_DEBUG  containing gctrace=1: GC mode prints one line per cycle to
- *               stderr in Go's gctrace format GODEBUG memprofilerate=N: see below.
+ *               stderr in Go's gctrace format; scavtrace=1: a line each time the background
+ *               scavenger has returned memory to the OS (scavenge.c); GODEBUG's
+ *               memprofilerate=N: see gm_set_mem_profile_rate.
  *   GM_MEMPROFILERATE  MemProfileRate (overrides GODEBUG's); see gm_set_mem_profile_rate.
  */
 #ifndef GOMALLOC_H
@@ -103,6 +105,8 @@ void gm_read_memstats(gm_memstats *ms);
 /* Force a sweep cycle and sweep every span, as runtime.GC() followed by the end of sweeping.
  * In GC mode the cycle first applies every pending free. */
 void gm_gc(void);
+/* debug.FreeOSMemory: gm_gc, then return every free page to the OS (HeapReleased). */
+void gm_release_os_memory(void);
 /* debug.SetGCPercent for the sweep-cycle trigger; a negative value turns it off. Returns the
  * previous setting. */
 int gm_set_gc_percent(int percent);
