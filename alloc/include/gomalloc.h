@@ -15,6 +15,7 @@
  *               live × (1 + GOGC/100), 4 MiB minimum, trigger at ~61/64 of the way). "free"
  *               (the default) frees at once as described above.
  *   GOMEMLIMIT  GC mode: the soft memory limit (bytes, suffix B/KiB/MiB/GiB/TiB, or "off").
+ *   GODEBUG    containing gcshrinkstackoff=1: GC cycles never shrink goroutine stacks (gm_g).
  *   GODEBUG / GOMALLOC_DEBUG  containing gctrace=1: GC mode prints one line per cycle to
  *               stderr in Go's gctrace format.
  */
