@@ -379,6 +379,24 @@ static void catch_misuse(const char *what, const void *p)
     longjmp(jb, 1);
 }
 
+/* what: 0 pop without a frame, 1 park twice, 2 run twice (g ends running either way). */
+static void expect_g_misuse(gm_mheap *h, gm_m *m, gm_g *g, int what, const char *want)
+{
+    seen_what = NULL;
+    if (setjmp(jb) == 0) {
+        if (what == 0) gm_heap_g_pop(m, g);
+        if (what == 1) {
+            gm_heap_g_park(g);
+            gm_heap_g_park(g);
+        }
+        if (what == 2) gm_heap_g_run(g);
+    }
+    if (what == 1) gm_heap_g_run(g);
+    CHECK(seen_what && strstr(seen_what, want));
+    CHECK(seen_ptr == g);
+    CHECK_HEAP(h);
+}
+
 static void test_free_of_stack(void)
 {
     gm_m m;
@@ -396,6 +414,13 @@ static void test_free_of_stack(void)
         CHECK(m.p == NULL);
         CHECK_HEAP(h);
     }
+    /* Misuse of goroutines: reported before anything changes. */
+    gm_heap_g_pop(&m, g);
+    expect_g_misuse(h, &m, g, 0, "no frame");
+    expect_g_misuse(h, &m, g, 1, "not running");
+    expect_g_misuse(h, &m, g, 2, "running goroutine");
+    CHECK_EQ(atomic_load(&g->status), GM_G_RUNNING);
+    frame = gm_heap_g_push(&m, g, 64);
     gm_set_misuse_handler(NULL);
     gm_expect_free_aborts(h, &m, frame, "free of a stack frame");
     CHECK_EQ(g->stack.hi - g->stack.lo, 2048); /* nothing changed */
