@@ -521,12 +521,21 @@ uint64_t gm_heap_scan_bytes(gm_mheap *h)
 
 /* Walk every grown page: spans must cover their pages exactly and agree with statistics. */
 static const char *span_map_check(gm_mheap *h, uint64_t *inuse_bytes, size_t *npages_inuse,
-                                  char *buf, size_t n)
+                                  uint64_t *stack_bytes, char *buf, size_t n)
 {
     const gm_pagealloc *pa = &h->pages;
     span_iter it = {0};
     uintptr_t p;
     for (gm_mspan *s; (s = next_span(h, &it, &p));) {
+        if (s->base == p && atomic_load(&s->state) == GM_SPAN_MANUAL) { /* a stack span */
+            for (size_t i = 0; i < s->npages; i++)
+                CHECK_OR_FAIL(span_at(h, p + i * GM_PAGE_SIZE) == s &&
+                                  page_allocated(pa, p + i * GM_PAGE_SIZE),
+                              "stack span %#lx: page %zu maps elsewhere or is free",
+                              (unsigned long)p, i);
+            *stack_bytes += s->npages * GM_PAGE_SIZE;
+            continue;
+        }
         CHECK_OR_FAIL(s->base == p && atomic_load(&s->state) == GM_SPAN_IN_USE,
                       "span map: page %#lx points at span %#lx (state %d)", (unsigned long)p,
                       (unsigned long)s->base, (int)atomic_load(&s->state));
@@ -548,9 +557,9 @@ const char *gm_mheap_check(gm_mheap *h, char *buf, size_t n)
 {
     const char *e = gm_pagealloc_check(&h->pages, buf, n);
     if (e) return e;
-    uint64_t inuse = 0, grown = 0;
+    uint64_t inuse = 0, grown = 0, stack = 0;
     size_t npages = 0, cached_free = 0, cached_scav = 0;
-    if ((e = span_map_check(h, &inuse, &npages, buf, n))) return e;
+    if ((e = span_map_check(h, &inuse, &npages, &stack, buf, n))) return e;
     for (size_t r = 0; r < h->pages.n_in_use; r++)
         grown += h->pages.in_use[r].limit - h->pages.in_use[r].base;
     for (uint32_t i = 0; i < h->nprocs; i++) {
@@ -561,10 +570,13 @@ const char *gm_mheap_check(gm_mheap *h, char *buf, size_t n)
                   "heap_inuse %llu (pages %llu) but spans cover %llu bytes (%zu pages)",
                   (unsigned long long)h->heap_inuse, (unsigned long long)h->pages_in_use,
                   (unsigned long long)inuse, npages);
-    CHECK_OR_FAIL(h->heap_inuse + h->heap_free + h->heap_released == grown,
-                  "inuse %llu + free %llu + released %llu != grown %llu",
-                  (unsigned long long)h->heap_inuse, (unsigned long long)h->heap_free,
-                  (unsigned long long)h->heap_released, (unsigned long long)grown);
+    CHECK_OR_FAIL(stack == h->stack.inuse, "StackInuse %llu but stack spans cover %llu bytes",
+                  (unsigned long long)h->stack.inuse, (unsigned long long)stack);
+    CHECK_OR_FAIL(h->heap_inuse + stack + h->heap_free + h->heap_released == grown,
+                  "inuse %llu + stacks %llu + free %llu + released %llu != grown %llu",
+                  (unsigned long long)h->heap_inuse, (unsigned long long)stack,
+                  (unsigned long long)h->heap_free, (unsigned long long)h->heap_released,
+                  (unsigned long long)grown);
     size_t free_pages = gm_pagealloc_free_pages(&h->pages) + cached_free;
     CHECK_OR_FAIL((h->heap_free + h->heap_released) / GM_PAGE_SIZE == free_pages,
                   "idle bytes %llu but %zu free pages",
@@ -588,6 +600,7 @@ static const char *recount_check(gm_mheap *h, uint32_t gen, char *buf, size_t n)
     span_iter it = {0};
     uintptr_t at;
     for (gm_mspan *s; (s = next_span(h, &it, &at));) {
+        if (atomic_load(&s->state) == GM_SPAN_MANUAL) continue; /* stacks: not heap objects */
         uint8_t sc = gm_spanclass_sizeclass(s->spanclass);
         /* Every small span is in exactly one mcentral set or mcache: none is lost. */
         CHECK_OR_FAIL(!sc || s->check_mark == gen,
@@ -698,6 +711,7 @@ const char *gm_gc_check(gm_mheap *h, char *buf, size_t n)
     span_iter it = {0};
     uintptr_t at;
     for (gm_mspan *s; (s = next_span(h, &it, &at));) {
+        if (atomic_load(&s->state) == GM_SPAN_MANUAL) continue;
         size_t nb = s->div_mul == 0 ? 1 : s->nelems;
         bits += popcount_words(s->pending_bits, nb);
         if (s->tiny_pending) bits += popcount_words(s->tiny_pending, GM_PAGE_SIZE);
@@ -799,6 +813,7 @@ const char *gm_heap_check(gm_mheap *h, char *buf, size_t n)
     if ((e = recount_check(h, gen, buf, n))) return e;
     if ((e = gm_gc_check(h, buf, n))) return e;
     if ((e = gm_mprof_check(h, buf, n))) return e;
+    if ((e = gm_stack_check(h, buf, n))) return e;
     return gc_heap_alloc_check(h, buf, n);
 }
 

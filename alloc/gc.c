@@ -611,6 +611,7 @@ static trace_line mark_termination(gm_mheap *h, gm_p *pp, bool forced)
     /* prepareForSweep: every P flushes its cache; the spans come back stale and are swept
      * on the spot, ahead of everything swept later (mcentral.uncacheSpan). */
     for (uint32_t i = 0; i < h->nprocs; i++) gm_mcache_release_all(h, &h->allp[i]);
+    gm_stack_mark_termination(h, pp); /* shrink stacks, freeStackSpans, clear stack caches */
     gm_memstats ms;
     gm_mstats_collect(h, &ms);
     if (g->enabled)

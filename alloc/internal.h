@@ -9,9 +9,13 @@
  *
  * Lock order (never taken in the other direction):
  *     stw_lock  ->  P ownership  ->  mcentral.lock  |  mheap.lock  |  gc.lock  |  mprof.lock
- * mcentral.lock, mheap.lock, gc.lock (GC mode's pending list) and mprof.lock (heap profiling;
- * also taken by gm_free without a P) are leaves: nothing else is
- * acquired while holding one, and no path holds two (Go's span sets are lock-free; ours are short critical sections).
+ *                                ->  stackpool[order].lock  ->  mheap.lock
+ *                                ->  stackLarge lock  |  allg_lock
+ * mcentral.lock, mheap.lock, gc.lock (GC mode's pending list), mprof.lock (heap profiling; also
+ * taken by gm_free without a P), the stackLarge lock and allg_lock are leaves: nothing else is
+ * acquired while holding one; a stack pool's lock is held across the mheap.lock of a new pool
+ * span (stackpoolalloc), no other path holds two (Go's span sets are lock-free; ours are short
+ * critical sections).
  */
 #ifndef GM_INTERNAL_H
 #define GM_INTERNAL_H
@@ -62,8 +66,9 @@ _Static_assert(GM_PAGES_PER_ARENA == 8192, "heapArenaBytes / pageSize");
 _Static_assert(GM_CHUNK_BYTES == 4u << 20, "pallocChunkBytes = 512 pages of 8 KiB");
 _Static_assert(GM_SUMMARY_L0_BITS == 14, "summaryL0Bits = 48 - 22 - 4*3");
 
-/* Span states (mSpanState). */
-enum { GM_SPAN_DEAD = 0, GM_SPAN_IN_USE = 1 };
+/* Span states (mSpanState). GM_SPAN_MANUAL: a manually managed span (goroutine stacks,
+ * stack.c): in the span map, but never a heap span, so gm_mheap_span_of does not return it. */
+enum { GM_SPAN_DEAD = 0, GM_SPAN_IN_USE = 1, GM_SPAN_MANUAL = 2 };
 
 /* ---------------------------------------------------------------------------------------------
  * sys.c — the only file that talks to the OS (mem_linux.go). Every call can be made to fail
@@ -131,6 +136,10 @@ struct gm_mspan {
     uint8_t needzero;      /* free slots may hold old data */
     uint8_t in_cache;      /* held by an mcache (diagnostics and checkers) */
     uint32_t check_mark;   /* scratch for checkers (detects a span in two places) */
+    /* Manual (stack) spans only (stack.c): the free stacks of a pool span, linked through
+     * their first word (manualFreeList), and the back link of the pool's span list. */
+    uintptr_t manual_free;
+    gm_mspan *prev;
     /* tiny_meta[i] describes 16-byte block i of a tiny span (spc 5): see mcache.c. NULL
      * for every other span class. */
     _Atomic uint32_t *tiny_meta;
@@ -295,6 +304,10 @@ typedef struct gm_mcache {
     uint64_t tiny_allocs;  /* combined tiny allocations not yet flushed */
     uintptr_t next_sample; /* heap profiling: bytes until the next sample (mprof.c) */
     uint64_t fastrand;     /* its random state (Go keeps it per M: see mprof.c) */
+    struct {
+        uintptr_t list; /* free stacks of this order, linked through their first word */
+        size_t size;    /* bytes in list */
+    } stackcache[4];    /* stackcache[_NumStackOrders] (stack.c) */
 } gm_mcache;
 
 typedef struct gm_mheap gm_mheap;
@@ -359,6 +372,8 @@ typedef struct gm_heap_config {
     bool scavtrace;       /* GODEBUG=scavtrace=1: a line per background scavenge */
     int mem_profile_rate; /* MemProfileRate; 0 = no profiling (the process heap: 512 KiB) */
     uint64_t mprof_seed;  /* seed of the sampling RNG (0: a fixed default) */
+    /* GODEBUG=gcshrinkstackoff=1: GC cycles never shrink goroutine stacks (stack.c). */
+    bool gcshrinkstackoff;
 } gm_heap_config;
 
 /* ---------------------------------------------------------------------------------------------
@@ -420,6 +435,64 @@ typedef struct gm_mprof {
     gm_fixalloc specialalloc;
     uint64_t dropped; /* samples not recorded for lack of metadata memory */
 } gm_mprof;
+
+/* ---------------------------------------------------------------------------------------------
+ * stack.c — goroutine stacks (stack.go; reference §7)
+ * ------------------------------------------------------------------------------------------ */
+
+#define GM_FIXED_STACK       2048       /* _FixedStack = _StackMin on linux/amd64 */
+#define GM_STACK_GUARD       928        /* _StackGuard */
+#define GM_STACK_SMALL       128        /* _StackSmall */
+#define GM_STACK_LIMIT       800        /* _StackLimit = _StackGuard - _StackSystem - _StackSmall */
+#define GM_NUM_STACK_ORDERS  4          /* _NumStackOrders: 2, 4, 8, 16 KiB */
+#define GM_STACK_CACHE_SIZE  32768      /* _StackCacheSize: per P and order; also a pool span */
+#define GM_MAX_STACK_SIZE    1000000000 /* maxstacksize on 64-bit */
+#define GM_STACK_LARGE_LISTS (GM_HEAP_ADDR_BITS - GM_PAGE_SHIFT) /* stackLarge.free[35] */
+_Static_assert(GM_STACK_CACHE_SIZE % GM_PAGE_SIZE == 0, "a pool span is whole pages (4)");
+_Static_assert(GM_FIXED_STACK << GM_NUM_STACK_ORDERS == GM_STACK_CACHE_SIZE,
+               "orders 0..3 are exactly the sizes below _StackCacheSize");
+
+typedef struct gm_stack {
+    uintptr_t lo, hi; /* [lo, hi); lo == 0: none */
+} gm_stack;
+
+/* Goroutine status (the part of Go's g.atomicstatus the stack allocator needs). */
+enum { GM_G_PARKED = 0, GM_G_RUNNING = 1, GM_G_SCAN = 2 };
+
+/* A goroutine (runtime.g, the stack part): its stack, its stack pointer and the chain of
+ * frames (each frame's link word holds the previous frame's offset from hi, so the chain
+ * survives copying). Invariants (gm_stack_check): lo < sp <= hi, or sp == hi; hi - lo a power
+ * of two >= 2048; frame_off <= hi - sp; following the links visits nframes frames. */
+struct gm_g {
+    gm_stack stack;
+    uintptr_t sp;
+    uintptr_t frame_off; /* hi - (address of the innermost frame's link word); 0: no frame */
+    uint64_t nframes;
+    gm_mheap *heap;
+    _Atomic uint32_t status;     /* GM_G_*: PARKED <-> RUNNING by the owner, PARKED <-> SCAN
+                                   * by a GC cycle */
+    _Atomic bool preempt_shrink; /* preemptShrink: shrink at the next safe point */
+    gm_g *allnext, *allprev;     /* allgs, under allg_lock */
+};
+
+typedef struct gm_stackpool {
+    pthread_mutex_t lock; /* stackpool[order].item.mu */
+    gm_mspan *first;      /* spans with at least one free stack; new ones at the front */
+} gm_stackpool;
+
+typedef struct gm_stackstate {
+    gm_stackpool pool[GM_NUM_STACK_ORDERS];
+    pthread_mutex_t large_lock;                 /* stackLarge.lock */
+    gm_mspan *large_free[GM_STACK_LARGE_LISTS]; /* by log2(npages); only while a GC runs */
+    _Atomic bool gc_running;   /* gcphase != _GCoff: set only with the world stopped */
+    bool shrink_off;           /* gcshrinkstackoff */
+    pthread_mutex_t allg_lock; /* allglock: a leaf, taken with a P held */
+    gm_g *allgs;
+    uint64_t ngs;
+    gm_fixalloc galloc;              /* gm_g structs, under mheap.lock */
+    uint64_t inuse;                  /* StackInuse: bytes of manual spans, under mheap.lock */
+    _Atomic uint64_t grows, shrinks; /* copystack counts (diagnostics) */
+} gm_stackstate;
 
 /* ---------------------------------------------------------------------------------------------
  * gc.c — GC mode: pending frees, the Go 1.19 pacer (mgc.go, mgcpacer.go), gctrace
@@ -515,6 +588,7 @@ struct gm_mheap {
     gm_gcstate gc;
     gm_scavstate scav;
     uint64_t grown_bytes; /* bytes handed to the page allocator by grow; under lock */
+    gm_stackstate stack;  /* stack.c */
     gm_mcentral central[GM_NUM_SPAN_CLASSES];
     gm_mprof prof; /* heap profiling (mprof.c) */
     /* Ps. */
@@ -725,6 +799,31 @@ int gm_mprof_register_site_on(gm_mheap *h, uint32_t site, const char *const *fra
 int gm_heap_write_heap_profile(gm_mheap *h, gm_m *m, int fd);
 /* One bucket's published record as the profile shows it (tests): false if no such bucket. */
 bool gm_mprof_lookup(gm_mheap *h, uint32_t site, uint64_t size, gm_mprof_record *out);
+/* stack.c (locking and invariants there). pp may be NULL: then the global pools are used. */
+void gm_stack_init(gm_mheap *h, const gm_heap_config *cfg);
+void gm_stack_destroy(gm_mheap *h);
+gm_stack gm_stackalloc(gm_mheap *h, gm_p *pp, size_t n); /* n a power of two; lo 0 on OOM */
+void gm_stackfree(gm_mheap *h, gm_p *pp, gm_stack st);
+void gm_stackcache_clear(gm_mheap *h, gm_p *pp);
+void gm_free_stack_spans(gm_mheap *h);
+/* The stack part of mark termination (world stopped, pp held): shrink every goroutine's stack
+ * that uses less than a quarter of it, free empty stack spans, clear every P's stack cache. */
+void gm_stack_mark_termination(gm_mheap *h, gm_p *pp);
+/* Manual spans (mheap.c: allocManual / freeManual). Counted in StackInuse, not HeapInuse. */
+gm_mspan *gm_mheap_alloc_manual(gm_mheap *h, gm_p *pp, size_t npages);
+void gm_mheap_free_manual(gm_mheap *h, gm_mspan *s);
+/* The manual span holding p, or NULL (misuse messages only). */
+gm_mspan *gm_mheap_manual_span_of(gm_mheap *h, uintptr_t p);
+/* Goroutines on a given heap (the public gm_g_* wrap these for the process heap). */
+gm_g *gm_heap_g_create(gm_mheap *h, gm_m *m);
+void gm_heap_g_exit(gm_m *m, gm_g *g);
+void *gm_heap_g_push(gm_m *m, gm_g *g, size_t frame_bytes);
+void gm_heap_g_pop(gm_m *m, gm_g *g);
+void *gm_heap_g_alloc(gm_m *m, gm_g *g, size_t size, unsigned flags);
+void gm_heap_g_park(gm_g *g);
+void gm_heap_g_run(gm_g *g);
+/* The calling thread's M for the process heap (malloc.c). */
+gm_m *gm_current_m(void);
 
 /* Misuse of the API (invalid, interior or double free): message naming p, then abort (or the
  * test handler of gm_set_misuse_handler, gm_testing.h). Every call site detects the misuse
@@ -816,5 +915,8 @@ const char *gm_gc_check(gm_mheap *h, char *buf, size_t n);
  * name it (and bytes = count × size); every special names a live object of its span, sorted
  * by offset; frees <= allocs in the published record. Quiescent heap. */
 const char *gm_mprof_check(gm_mheap *h, char *buf, size_t n);
+/* Stacks (stack.c): pool spans, stack caches, stackLarge, every g's stack and frames, and
+ * StackInuse == Σ manual span bytes. Quiescent heap or world stopped. */
+const char *gm_stack_check(gm_mheap *h, char *buf, size_t n);
 
 #endif /* GM_INTERNAL_H */

@@ -16,6 +16,8 @@
  *   mcache     (mcache.c)    per P: one span per span class, the tiny block
  *   mspan      (mspan.c)     alloc bits, freeindex, the 64-bit allocCache, freed bits
  *   size classes (sizeclass.c, generated sizeclasses.h): Go's 68-entry table
+ *   stacks     (stack.c)     goroutine stacks in manual spans (StackInuse, not HeapInuse):
+ *                            pools by order, per-P stack caches, growth and GC shrinking
  *
  * Allocation (mallocgc, §2.4):
  *   1. size 0 (gm_alloc) returns zerobase. gm_malloc(0) asks for 1 byte instead, so every C
@@ -389,7 +391,11 @@ void gm_heap_free_now(gm_mheap *h, gm_m *m, void *ptr)
 {
     uintptr_t p = (uintptr_t)ptr;
     gm_mspan *s = gm_mheap_span_of(h, p);
-    if (GM_UNLIKELY(!s)) gm_misuse("pointer not allocated by gomalloc, or already freed", ptr);
+    if (GM_UNLIKELY(!s))
+        gm_misuse(gm_mheap_manual_span_of(h, p)
+                      ? "pointer into a goroutine stack (stack.c)"
+                      : "pointer not allocated by gomalloc, or already freed",
+                  ptr);
     if (GM_UNLIKELY(s->div_mul == 0)) { /* large object: its pages go back at once */
         if (p != s->base) gm_misuse("interior pointer into a large object", ptr);
         gm_mprof_note_free(h, s, p); /* finds nothing on a double free: the first took it */
@@ -597,6 +603,7 @@ gm_mheap *gm_process_heap(void)
             .memory_limit = env_bytes("GOMEMLIMIT", true),
             .globals_scan = (uint64_t)env_bytes("GOMALLOC_GLOBALS", false),
             .mem_profile_rate = env_mem_profile_rate(),
+            .gcshrinkstackoff = env_debug("GODEBUG", "gcshrinkstackoff"),
         };
         pthread_key_create(&detach_key, thread_exit);
         process_heap = gm_heap_create(&cfg);
@@ -616,6 +623,11 @@ static inline gm_m *current_m(void)
         pthread_setspecific(detach_key, m); /* runs thread_exit when the thread ends */
     }
     return m;
+}
+
+gm_m *gm_current_m(void)
+{
+    return current_m();
 }
 
 void *gm_alloc(size_t size, unsigned flags)

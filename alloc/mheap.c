@@ -24,12 +24,16 @@
  *   - gm_mheap_alloc_aligned exists because C has aligned_alloc and Go does not: it takes a
  *     larger run and gives the unaligned head and tail back to the page allocator.
  *   - Running out of memory returns NULL (Go throws).
+ *   - Manual spans (allocManual/freeManual, for stack.c) are in the span map with state
+ *     GM_SPAN_MANUAL, so gm_mheap_span_of never returns them and gm_free rejects pointers into
+ *     stacks; their bytes count in StackInuse (h->stack.inuse), not heap_inuse.
  *   - Under ASan/Valgrind, span pages that hold no handed-out object are poisoned (the
  *     annotation points are listed in internal.h).
  *
  * Invariants (gm_mheap_check):
  *   heap_inuse == Σ npages×8192 of in-use heap spans; pages_in_use == Σ npages
- *   heap_inuse + heap_free + heap_released == bytes handed to the page allocator by grow
+ *   heap_inuse + stack.inuse + heap_free + heap_released == bytes handed to the page
+ *   allocator by grow; stack.inuse == Σ npages×8192 of manual spans
  *   heap_free + heap_released == (free pages in pageAlloc + pages in P page caches) × 8192
  *   heap_released == scavenged pages × 8192
  *   spans[page] == s for every page of every in-use span, NULL for every free page
@@ -198,6 +202,7 @@ gm_mheap *gm_heap_create(const gm_heap_config *cfg)
                      &h->sys.other_sys);
     gm_gc_init(h, cfg);
     gm_scavenge_init(h, cfg->scavtrace);
+    gm_stack_init(h, cfg);
 #ifdef GM_SANITIZED
     h->hint_addr = 0;
 #else
@@ -245,6 +250,7 @@ void gm_heap_destroy(gm_mheap *h)
     gm_gc_destroy(h);
     gm_scavenge_destroy(h);
     gm_mprof_destroy(h);
+    gm_stack_destroy(h);
     gm_pagealloc_destroy(&h->pages);
     gm_sys_unreserve((void *)h->arenas, ARENA_MAP_ENTRIES * sizeof *h->arenas);
     for (int i = 0; i < GM_NUM_SPAN_CLASSES; i++) pthread_mutex_destroy(&h->central[i].lock);
@@ -424,6 +430,67 @@ void gm_mheap_free_span(gm_mheap *h, gm_mspan *s)
     pthread_mutex_lock(&h->lock);
     free_span_locked(h, s);
     pthread_mutex_unlock(&h->lock);
+}
+
+/* ---- manual spans (allocManual / freeManual): goroutine stacks, stack.c ------------------ */
+
+gm_mspan *gm_mheap_alloc_manual(gm_mheap *h, gm_p *pp, size_t npages)
+{
+    if (npages == 0) return NULL;
+    pthread_mutex_lock(&h->lock);
+    size_t scav, nbytes = npages * GM_PAGE_SIZE;
+    gm_mspan *s = NULL;
+    uintptr_t base = alloc_pages_locked(h, pp, npages, &scav);
+    if (base && !(s = gm_fixalloc_alloc(&h->spanalloc))) {
+        gm_pagealloc_free(&h->pages, base, npages);
+        h->heap_released -= scav;
+        h->heap_free += scav;
+    }
+    if (s) {
+        s->base = base;
+        s->npages = npages;
+        s->limit = base + nbytes;
+        s->needzero = alloc_needs_zero_locked(h, base, npages);
+        /* allocSpan with a manual type: the pages leave the heap's free/released counts but
+         * are not heapInUse; they count in StackInuse. No pageInUse bit (heap spans only). */
+        h->heap_released -= scav;
+        h->heap_free -= nbytes - scav;
+        h->stack.inuse += nbytes;
+        atomic_store_explicit(&s->state, GM_SPAN_MANUAL, memory_order_relaxed);
+        set_spans_locked(h, base, npages, s);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return s;
+}
+
+void gm_mheap_free_manual(gm_mheap *h, gm_mspan *s)
+{
+    size_t nbytes = s->npages * GM_PAGE_SIZE;
+    pthread_mutex_lock(&h->lock);
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) != GM_SPAN_MANUAL ||
+        s->alloc_count != 0)
+        gm_throw("mheap: freeManual of span %p in state %d with %u stacks in use", (void *)s->base,
+                 (int)s->state, s->alloc_count);
+    GM_MEM_FREE(s->base, nbytes);
+    set_spans_locked(h, s->base, s->npages, NULL);
+    h->stack.inuse -= nbytes;
+    h->heap_free += nbytes;
+    gm_pagealloc_free(&h->pages, s->base, s->npages);
+    atomic_store_explicit(&s->state, GM_SPAN_DEAD, memory_order_relaxed);
+    gm_fixalloc_free(&h->spanalloc, s);
+    pthread_mutex_unlock(&h->lock);
+}
+
+gm_mspan *gm_mheap_manual_span_of(gm_mheap *h, uintptr_t p)
+{
+    size_t ai = arena_index(p);
+    if (ai >= ARENA_MAP_ENTRIES) return NULL;
+    gm_heaparena *ha = atomic_load_explicit(&h->arenas[ai], memory_order_acquire);
+    if (!ha) return NULL;
+    gm_mspan *s = atomic_load_explicit(&ha->spans[(p / GM_PAGE_SIZE) % GM_PAGES_PER_ARENA],
+                                       memory_order_acquire);
+    if (!s || atomic_load_explicit(&s->state, memory_order_relaxed) != GM_SPAN_MANUAL) return NULL;
+    return s;
 }
 
 bool gm_mheap_free_large(gm_mheap *h, gm_mspan *s, uintptr_t p)

@@ -50,6 +50,7 @@ void gm_mstats_collect(gm_mheap *h, gm_memstats *ms)
     ms->heap_inuse = h->heap_inuse;
     ms->heap_idle = h->heap_free + h->heap_released;
     ms->heap_released = h->heap_released;
+    ms->stack_inuse = ms->stack_sys = h->stack.inuse; /* no stacks from the OS (StackSys) */
     pthread_mutex_unlock(&h->lock);
     /* Tiny-combined allocations count as allocated and freed at once (§10.1). */
     ms->tiny_allocs = tiny;
@@ -61,7 +62,7 @@ void gm_mstats_collect(gm_mheap *h, gm_memstats *ms)
     ms->mspan_sys = atomic_load(&h->sys.mspan_sys);
     ms->gc_sys = atomic_load(&h->sys.gc_sys);
     ms->other_sys = atomic_load(&h->sys.other_sys);
-    ms->sys = ms->heap_sys + ms->mspan_sys + ms->gc_sys + ms->other_sys;
+    ms->sys = ms->heap_sys + ms->stack_sys + ms->mspan_sys + ms->gc_sys + ms->other_sys;
     ms->num_gc = atomic_load(&h->num_cycles);
     ms->num_forced_gc = h->gc.num_forced;
     if (h->gc.enabled) {
@@ -78,7 +79,10 @@ void gm_mstats_collect(gm_mheap *h, gm_memstats *ms)
 void gm_heap_read_memstats(gm_mheap *h, gm_m *m, gm_memstats *ms)
 {
     gm_stop_the_world(m);
-    for (uint32_t i = 0; i < h->nprocs; i++) gm_mcache_release_all(h, &h->allp[i]);
+    for (uint32_t i = 0; i < h->nprocs; i++) {
+        gm_mcache_release_all(h, &h->allp[i]);
+        gm_stackcache_clear(h, &h->allp[i]); /* flushmcache: stackcache_clear too */
+    }
     gm_mstats_collect(h, ms);
     gm_start_the_world(m);
 }

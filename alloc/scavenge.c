@@ -59,8 +59,9 @@ static uint64_t retained_locked(const gm_mheap *h)
 /* mappedReady: everything mapped and Ready (Sys less what is released). */
 static uint64_t mapped_ready_locked(const gm_mheap *h)
 {
-    uint64_t sys = h->heap_inuse + h->heap_free + h->heap_released + atomic_load(&h->sys.gc_sys) +
-                   atomic_load(&h->sys.mspan_sys) + atomic_load(&h->sys.other_sys);
+    uint64_t sys = h->heap_inuse + h->heap_free + h->heap_released + h->stack.inuse +
+                   atomic_load(&h->sys.gc_sys) + atomic_load(&h->sys.mspan_sys) +
+                   atomic_load(&h->sys.other_sys);
     return sys - h->heap_released;
 }
 

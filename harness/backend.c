@@ -150,9 +150,55 @@ static void gomodel_stats(gm_json *j)
     gm_json_u64(j, "mallocs", ms.mallocs);
     gm_json_u64(j, "frees", ms.frees);
     gm_json_u64(j, "num_gc", ms.num_gc);
+    gm_json_u64(j, "stack_inuse", ms.stack_inuse); /* goroutine stacks (not in heap_inuse) */
+    gm_json_u64(j, "stack_sys", ms.stack_sys);
     /* Whole in-use spans over the bytes of allocated objects: Go's own fragmentation measure. */
     if (ms.heap_alloc) gm_json_num(j, "frag_own", (double)ms.heap_inuse / (double)ms.heap_alloc);
 }
+
+/* Goroutines on the model's stack allocator (alloc/stack.c). */
+static void *gomodel_g_create(void)
+{
+    return gm_g_create();
+}
+static void gomodel_g_exit(void *g)
+{
+    gm_g_exit(g);
+}
+static void *gomodel_g_push(void *g, size_t frame)
+{
+    return gm_g_push(g, frame);
+}
+static void gomodel_g_pop(void *g)
+{
+    gm_g_pop(g);
+}
+static void *gomodel_g_alloc(void *g, size_t size, unsigned flags)
+{
+    return gm_g_alloc(g, size, gomodel_flags(flags));
+}
+static void gomodel_g_park(void *g)
+{
+    gm_g_park(g);
+}
+static void gomodel_g_run(void *g)
+{
+    gm_g_run(g);
+}
+static size_t gomodel_g_stack_size(const void *g)
+{
+    return gm_g_stack_size(g);
+}
+static const gm_go_ops gomodel_go = {
+    .create = gomodel_g_create,
+    .exit = gomodel_g_exit,
+    .push = gomodel_g_push,
+    .pop = gomodel_g_pop,
+    .alloc = gomodel_g_alloc,
+    .park = gomodel_g_park,
+    .run = gomodel_g_run,
+    .stack_size = gomodel_g_stack_size,
+};
 
 static int gomodel_prove(char *why, size_t whylen)
 {
@@ -503,6 +549,7 @@ static const gm_backend backend_gomodel = {
     .alloc_aligned = gomodel_alloc_aligned,
     .realloc = gm_realloc,
     .free = gm_free,
+    .go = &gomodel_go,
     .stats = gomodel_stats,
     .prove = gomodel_prove,
     GOMODEL_PROFILING,
@@ -517,6 +564,7 @@ static const gm_backend backend_gomodel_gc = {
     .alloc_aligned = gomodel_alloc_aligned,
     .realloc = gm_realloc,
     .free = gm_free,
+    .go = &gomodel_go,
     .stats = gomodel_gc_stats,
     .prove = gomodel_gc_prove,
     GOMODEL_PROFILING,

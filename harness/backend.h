@@ -28,6 +28,21 @@
 
 typedef struct gm_backend gm_backend;
 
+/* Goroutines (the GM_OP_GO.. ops of gm_workload.h): the Go model runs them on its own stack
+ * allocator (gm_g_*); the C allocators have none, and the driver runs their goroutines as a C
+ * green-thread runtime does (greenthread.c: stacks from the allocator's malloc, doubled with
+ * a memcpy). A handle is the backend's goroutine. park/run may be NULL. */
+typedef struct gm_go_ops {
+    void *(*create)(void);                                /* NULL on failure */
+    void (*exit)(void *g);                                /* frees its stack */
+    void *(*push)(void *g, size_t frame);                 /* CALL: the frame, NULL on failure */
+    void (*pop)(void *g);                                 /* RET */
+    void *(*alloc)(void *g, size_t size, unsigned flags); /* in the frame; flags gm_op flags */
+    void (*park)(void *g);                                /* the thread switches away from g */
+    void (*run)(void *g);                                 /* the thread switches to g */
+    size_t (*stack_size)(const void *g);                  /* bytes of its stack now */
+} gm_go_ops;
+
 struct gm_backend {
     const char *name;        /* "gomodel", "glibc", "jemalloc", "mimalloc", "tcmalloc", ... */
     const char *description; /* one line for `gmbench list` */
@@ -45,6 +60,7 @@ struct gm_backend {
     void *(*alloc_aligned)(size_t align, size_t size, unsigned flags); /* posix_memalign */
     void *(*realloc)(void *p, size_t size);
     void (*free)(void *p);
+    const gm_go_ops *go; /* NULL: the driver's green threads (greenthread.c) */
 
     /* The allocator's own view of its memory as members of the current JSON object (bytes
      * allocated, active, mapped, ...) plus "frag_own": its committed/in-use bytes over the
@@ -82,5 +98,9 @@ int gm_backend_prove(const gm_backend *b, char *why, size_t whylen);
 void gm_backend_print_launch_prefix(const gm_backend *b);
 /* The library file that defines the malloc this process calls (for messages). */
 const char *gm_malloc_provider(void);
+
+/* greenthread.c: goroutines for backends without their own (b->go == NULL), their stacks
+ * from b's alloc/free. */
+const gm_go_ops *gm_greenthread_ops(const gm_backend *b);
 
 #endif

@@ -54,6 +54,8 @@ typedef struct worker {
     uint64_t countdown;   /* ops until the next timed one */
     uint64_t rng;
     uint64_t cpu_ns; /* CPU time of this thread inside execution phases */
+    void *cur_g;     /* goroutine ops: the goroutine running on this thread (exec_go_op) */
+    int64_t stack_bytes, stack_peak; /* Σ stack sizes of this thread's goroutines */
     gm_hist *hist[NKINDS];
     char fail[192]; /* why this worker stopped early, "" if it did not */
 } __attribute__((aligned(64))) worker;
@@ -69,6 +71,7 @@ typedef struct rss_samples {
 struct run {
     const gm_run_config *cfg;
     const gm_backend *b;
+    const gm_go_ops *go; /* the backend's goroutines, or the driver's green threads */
     gm_clock clock;
     uint64_t overhead_ticks;
     gm_wl_gen *gen;
@@ -201,6 +204,77 @@ static __attribute__((noinline)) int op_failed(worker *w, const gm_op *op, const
     return -1;
 }
 
+/* ---- goroutine ops (gm_workload.h; the `goroutines` workload) ----
+ * A goroutine stays on the thread that started it (the tracker checks it). Each thread runs one
+ * of its goroutines at a time: an op on another parks the current one and runs that one (the
+ * Go model's GC may move a parked goroutine's stack, never a running one's). Stack bytes are
+ * the stack sizes the driver sees after each op on a goroutine; a stack shrunk by a GC while
+ * parked is seen at its next op. Only non-escaping allocations are timed (as malloc). */
+
+static void go_switch(worker *w, void *g)
+{
+    const gm_go_ops *go = w->r->go;
+    if (w->cur_g == g) return;
+    if (w->cur_g && go->park) go->park(w->cur_g);
+    if (g && go->run) go->run(g);
+    w->cur_g = g;
+}
+
+static void stack_update(worker *w, slot *gs, const void *g)
+{
+    uint64_t now = g ? w->r->go->stack_size(g) : 0;
+    w->stack_bytes += (int64_t)now - (int64_t)gs->size;
+    gs->size = now;
+    if (w->stack_bytes > w->stack_peak) w->stack_peak = w->stack_bytes;
+}
+
+static __attribute__((noinline)) int exec_go_op(worker *w, const gm_op *op, slot *s, bool timed)
+{
+    run *r = w->r;
+    const gm_go_ops *go = r->go;
+    void *g = s->ptr, *p;
+    uint64_t t0 = 0;
+    switch (op->kind) {
+    case GM_OP_GO:
+        go_switch(w, NULL);
+        if (!(g = go->create())) return op_failed(w, op, "goroutine start");
+        w->cur_g = s->ptr = g; /* a new goroutine runs on its creator's thread */
+        s->size = 0;
+        stack_update(w, s, g);
+        break;
+    case GM_OP_GOEXIT:
+        go_switch(w, g);
+        go->exit(g);
+        w->cur_g = s->ptr = NULL;
+        stack_update(w, s, NULL);
+        break;
+    case GM_OP_CALL:
+        go_switch(w, g);
+        if (!go->push(g, op->size)) return op_failed(w, op, "goroutine call");
+        stack_update(w, s, g);
+        break;
+    case GM_OP_RET:
+        go_switch(w, g);
+        go->pop(g);
+        stack_update(w, s, g);
+        break;
+    default: { /* GM_OP_ALLOC with GM_OPF_NOESCAPE: in the frame of goroutine op->g */
+        slot *gs = &r->slots[op->g];
+        go_switch(w, gs->ptr);
+        if (timed) t0 = gm_ticks_begin();
+        p = go->alloc(gs->ptr, op->size, op->flags);
+        if (timed) record(w, K_MALLOC, t0);
+        if (!p) return op_failed(w, op, "goroutine frame alloc");
+        touch(r->cfg->touch, p, op->size);
+        s->ptr = p;
+        s->size = op->size;
+        stack_update(w, gs, gs->ptr);
+        break;
+    }
+    }
+    return 0;
+}
+
 /* index: the op's stream index (used by strict replay only). sites: tell the allocator the
  * op's call site first (a compile-time constant, so runs without it pay nothing). */
 static inline __attribute__((always_inline)) int exec_op(worker *w, const gm_op *op, bool timed,
@@ -215,6 +289,14 @@ static inline __attribute__((always_inline)) int exec_op(worker *w, const gm_op 
     if (threaded) {
         if (r->cfg->strict && !wait_ticket(r, index)) return -1;
         if (!wait_turn(r, s, op->seq)) return -1;
+    }
+    if (__builtin_expect(op->kind > GM_OP_REALLOC || (op->flags & GM_OPF_NOESCAPE), 0)) {
+        if (op->kind == GM_OP_FREE) { /* a non-escaping object: its frame's RET frees it */
+            s->ptr = NULL;
+        } else if (exec_go_op(w, op, s, timed) < 0) {
+            return -1;
+        }
+        goto done;
     }
     if (sites && op->kind != GM_OP_FREE) b->set_site(op->site);
     switch (op->kind) {
@@ -247,6 +329,7 @@ static inline __attribute__((always_inline)) int exec_op(worker *w, const gm_op 
         s->size = op->size;
         break;
     }
+done:
     atomic_store_explicit(&w->live, w->live_local, memory_order_relaxed);
     if (threaded) {
         atomic_store_explicit(&s->seq, op->seq + 1, memory_order_release);
@@ -472,6 +555,7 @@ static int setup(run *r, char *err, size_t errlen)
                         : gm_wl_open(cfg->workload, &cfg->wl, err, errlen);
     if (!r->gen) return GM_EXIT_USAGE;
     r->nthreads = r->gen->cfg.threads;
+    r->go = r->b->go ? r->b->go : gm_greenthread_ops(r->b);
     gm_stream_track_init(&r->track, r->gen->nslots, r->nthreads);
     r->ops = gm_map(sizeof(gm_op) * BATCH, 1);
     r->slots = gm_map(sizeof(slot) * (r->gen->nslots ? r->gen->nslots : 1), 1);
@@ -568,6 +652,13 @@ static void write_memory(gm_json *j, const run *r, const struct rusage *ru, bool
                 ratio_or_nan((double)over(hwm, r->baseline_rss), (double)peak_live));
     gm_json_num(j, "frag_rss_at_peak_live",
                 ratio_or_nan((double)over(r->rss_at_peak, r->baseline_rss), (double)peak_live));
+    /* Goroutine workloads: stack memory against heap memory (0 for the others). */
+    int64_t stack_peak = 0;
+    for (unsigned t = 0; t < r->nthreads; t++) stack_peak += r->w[t].stack_peak;
+    gm_json_u64(j, "stack_bytes_peak", (uint64_t)stack_peak);
+    gm_json_u64(j, "goroutines_peak", r->track.peak_goroutines);
+    gm_json_u64(j, "noescape_allocs", r->track.noescape_allocs);
+    gm_json_u64(j, "noescape_bytes", r->track.noescape_bytes);
     if (r->peak_stats.len) /* empty when no op ever raised live bytes above 0 */
         gm_json_raw(j, "allocator_at_peak_live", r->peak_stats.buf, r->peak_stats.len);
     else
@@ -691,6 +782,13 @@ static void write_result(gm_json *j, const run *r, const char *identity, const s
     gm_json_u64(j, "alloc", r->track.count[GM_OP_ALLOC]);
     gm_json_u64(j, "free", r->track.count[GM_OP_FREE]);
     gm_json_u64(j, "realloc", r->track.count[GM_OP_REALLOC]);
+    if (r->track.peak_goroutines) {
+        gm_json_u64(j, "go", r->track.count[GM_OP_GO]);
+        gm_json_u64(j, "goexit", r->track.count[GM_OP_GOEXIT]);
+        gm_json_u64(j, "call", r->track.count[GM_OP_CALL]);
+        gm_json_u64(j, "ret", r->track.count[GM_OP_RET]);
+        gm_json_u64(j, "noescape_alloc", r->track.noescape_allocs);
+    }
     gm_json_object_end(j);
     gm_json_object_begin(j, "time");
     gm_json_num(j, "exec_s", exec_s);

@@ -51,6 +51,8 @@ static const char *const metrics[] = {
     "memory.frag_peak_rss",
     "memory.frag_rss_at_peak_live",
     "memory.allocator_at_peak_live.frag_own",
+    "memory.stack_bytes_peak", /* goroutine workloads */
+    "memory.allocator_final.stack_inuse",
     /* Real programs (programs.c): wait4()'s rusage and the program's own throughput. */
     "program.elapsed_s",
     "program.user_s",

@@ -170,6 +170,30 @@ def test_deterministic():
     check(a["memory"]["peak_live_bytes"] == b["memory"]["peak_live_bytes"], "same seed, same peak live")
 
 
+def test_goroutines(allocs):
+    """The goroutines workload on every allocator: stack against heap memory in the schema."""
+    out = os.path.join(work, "goroutines")
+    compare(out, "--allocators", ",".join(allocs), "--workloads", "goroutines", "--reps", "1",
+            "--ops", "30000", "--goroutines", "200", "--noescape", "0.5")
+    doc = result_set(out)
+    for a in allocs:
+        row = rows(doc).get((a, "goroutines", 1))
+        check(row is not None and row["ok"] == 1, f"goroutines row for {a}")
+        if row:
+            check("memory.stack_bytes_peak" in row["metrics"], f"{a}: stack_bytes_peak summarized")
+    for run in doc["runs"]:
+        if run["status"] != "ok":
+            check(False, f"goroutines on {run['allocator']['name']}: {run.get('failure')}")
+            continue
+        m, name = run["memory"], run["allocator"]["name"]
+        check(m["stack_bytes_peak"] >= 200 * 2048, f"{name}: 200 goroutines' stacks at the peak")
+        check(m["goroutines_peak"] == 200 and m["noescape_allocs"] > 0, f"{name}: goroutine counts")
+        check(run["ops"]["go"] == run["ops"]["goexit"] and run["ops"]["call"] == run["ops"]["ret"],
+              f"{name}: goroutine op counts")
+        if name == "gomodel":
+            check(m["allocator_final"].get("stack_inuse") is not None, "gomodel reports StackInuse")
+
+
 def main():
     os.makedirs(work, exist_ok=True)
     allocs = installed_allocators()
@@ -182,6 +206,7 @@ def main():
     test_failure_rows("gomodel")
     test_emit_and_merge("gomodel")
     test_deterministic()
+    test_goroutines(allocs)
     print(f"gmbench_compare: {len(failures)} failed")
     sys.exit(1 if failures else 0)
 

@@ -695,6 +695,34 @@ static void test_bounded_memory(void)
     CHECK(m2 < 4 * MiB);
 }
 
+/* The op stream's goroutine kinds and the NOESCAPE flag have no encoding: the writer refuses
+ * them and reports it at close (gm_workload.h, TRACE_FORMAT.md). */
+static void test_goroutine_ops_rejected(void)
+{
+    static const struct {
+        uint8_t kind, flags;
+        const char *why;
+    } cases[] = {
+        {GM_OP_GO, 0, "unknown record kind"},
+        {GM_OP_CALL, 0, "unknown record kind"},
+        {GM_OP_RET, 0, "unknown record kind"},
+        {GM_OP_ALLOC, GM_OPF_NOESCAPE, "unknown flags"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[512] = "";
+        gm_trace_meta meta = {.source = "test"};
+        gm_trace_writer *w = gm_trace_writer_open(tpath("goroutine.gmt"), &meta, err, sizeof err);
+        CHECK(w != NULL);
+        if (!w) return;
+        gm_trace_add_thread(w, "");
+        gm_trace_rec r = {.kind = cases[i].kind, .flags = cases[i].flags, .size = 16};
+        gm_trace_write(w, &r);
+        CHECK(gm_trace_writer_close(w, NULL, err, sizeof err) == -1);
+        if (!strstr(err, cases[i].why)) fprintf(stderr, "  kind %u: %s\n", cases[i].kind, err);
+        CHECK(strstr(err, cases[i].why) != NULL);
+    }
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s/gm_test_trace.XXXXXX",
@@ -723,6 +751,7 @@ int main(void)
     test_strict();
     test_steals();
     test_bounded_memory();
+    test_goroutine_ops_rejected();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

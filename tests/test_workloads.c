@@ -185,7 +185,7 @@ static void test_every_workload(void)
             test_workload(*w, t);
         }
     }
-    CHECK_EQ(n, 8);
+    CHECK_EQ(n, 9);
     CHECK(gm_workload_find("no-such-workload") == NULL);
 }
 
@@ -366,7 +366,10 @@ static void test_track_rejects(void)
     expect_reject(op_make(GM_OP_FREE, 1, 0, 2), "id 1", "thread 2");
     expect_reject(op_make(GM_OP_REALLOC, 3, 8, 0), "realloc of id 3", "not live");
     expect_reject(op_make(GM_OP_REALLOC, 0, 0, 0), "realloc of id 0", "size 0");
-    expect_reject(op_make(7, 0, 0, 0), "unknown kind 7", "id 0");
+    expect_reject(op_make(4, 0, 0, 0), "unknown kind 4", "id 0");
+    expect_reject(op_make(9, 0, 0, 0), "unknown kind 9", "id 0");
+    expect_reject(op_make(GM_OP_CALL, 0, 64, 0), "call of id 0", "not a live goroutine");
+    expect_reject(op_make(GM_OP_GO, 1, 0, 0), "go of id 1", "already live");
     gm_op misaligned = op_make(GM_OP_ALLOC, 2, 8, 0);
     misaligned.align_log2 = 2;
     expect_reject(misaligned, "id 2", "align_log2 2");
@@ -381,6 +384,137 @@ static void test_track_rejects(void)
     CHECK_EQ(gm_stream_track_ops(&t, b, 2, &peak_at), -1);
     CHECK(strstr(t.err, "op 3: free of id 7, which is not live") != NULL);
     gm_stream_track_destroy(&t);
+}
+
+/* Goroutine ops and non-escaping objects (gm_workload.h). */
+static gm_op op_noescape(uint8_t kind, uint32_t id, uint64_t size, uint32_t g)
+{
+    gm_op op = op_make(kind, id, size, 0);
+    op.flags = GM_OPF_NOESCAPE;
+    op.g = g;
+    return op;
+}
+
+static void expect_reject_after(const gm_op *pre, size_t npre, gm_op bad, const char *n1,
+                                const char *n2)
+{
+    gm_op ops[8];
+    memcpy(ops, pre, npre * sizeof *pre);
+    ops[npre] = bad;
+    gm_stream_track t;
+    size_t peak_at;
+    gm_stream_track_init(&t, 8, 2);
+    int rc = gm_stream_track_ops(&t, ops, npre + 1, &peak_at);
+    bool ok = rc == -1 && strstr(t.err, n1) && strstr(t.err, n2);
+    if (!ok) fprintf(stderr, "  rc %d, message '%s', wanted '%s' and '%s'\n", rc, t.err, n1, n2);
+    CHECK(ok);
+    CHECK_EQ(t.nops, npre);
+    gm_stream_track_destroy(&t);
+}
+
+static void test_track_goroutines(void)
+{
+    gm_op good[] = {
+        op_make(GM_OP_GO, 0, 0, 0),       op_make(GM_OP_CALL, 0, 128, 0),
+        op_make(GM_OP_ALLOC, 2, 100, 0),  op_noescape(GM_OP_ALLOC, 1, 40, 0),
+        op_noescape(GM_OP_FREE, 1, 0, 0), op_make(GM_OP_FREE, 2, 0, 0),
+        op_make(GM_OP_RET, 0, 0, 0),      op_make(GM_OP_GOEXIT, 0, 0, 0),
+    };
+    gm_stream_track t;
+    size_t peak_at;
+    gm_stream_track_init(&t, 8, 2);
+    CHECK_EQ(gm_stream_track_ops(&t, good, 8, &peak_at), 0);
+    CHECK_EQ(t.peak_live_bytes, 100); /* the non-escaping object is not heap */
+    CHECK_EQ(t.noescape_allocs, 1);
+    CHECK_EQ(t.noescape_bytes, 40);
+    CHECK_EQ(t.peak_goroutines, 1);
+    CHECK_EQ(t.live_goroutines, 0);
+    CHECK_EQ(t.count[GM_OP_ALLOC], 2);
+    CHECK_EQ(t.count[GM_OP_CALL], 1);
+    CHECK_EQ(t.count[GM_OP_GOEXIT], 1);
+    CHECK_EQ(good[7].seq, 3); /* GO, CALL, RET came before on id 0 */
+    gm_stream_track_destroy(&t);
+
+    gm_op go_call[] = {op_make(GM_OP_GO, 0, 0, 0), op_make(GM_OP_CALL, 0, 64, 0)};
+    expect_reject_after(go_call, 1, op_make(GM_OP_RET, 0, 0, 0), "ret of id 0", "no frame");
+    expect_reject_after(go_call, 1, op_noescape(GM_OP_ALLOC, 1, 8, 0), "alloc of id 1", "no frame");
+    expect_reject_after(go_call, 2, op_make(GM_OP_CALL, 0, 8, 1), "call of id 0", "another thread");
+    expect_reject_after(go_call, 2, op_noescape(GM_OP_ALLOC, 1, 8, 3), "alloc of id 1",
+                        "not a live goroutine");
+    expect_reject_after(go_call, 2, op_make(GM_OP_FREE, 0, 0, 0), "free of id 0", "goroutine");
+    expect_reject_after(go_call, 2, op_make(GM_OP_REALLOC, 0, 8, 0), "realloc of id 0",
+                        "goroutine");
+    gm_op with_obj[] = {op_make(GM_OP_GO, 0, 0, 0), op_make(GM_OP_CALL, 0, 64, 0),
+                        op_noescape(GM_OP_ALLOC, 1, 8, 0), op_make(GM_OP_ALLOC, 2, 8, 0)};
+    expect_reject_after(with_obj, 4, op_make(GM_OP_FREE, 1, 0, 0), "free of id 1",
+                        "without NOESCAPE");
+    expect_reject_after(with_obj, 4, op_noescape(GM_OP_FREE, 2, 0, 0), "free of id 2",
+                        "heap object");
+    expect_reject_after(with_obj, 4, op_make(GM_OP_REALLOC, 1, 8, 0), "realloc of id 1",
+                        "non-escaping");
+}
+
+/* goroutines: every goroutine is started; --noescape moves allocations from the heap into
+ * frames: with 1 only the parity object is on the heap, and the stream is otherwise alike. */
+typedef struct gr_info {
+    uint64_t allocs, noescape, peak_heap, peak_g, calls, rets, nops;
+    bool ok;
+} gr_info;
+
+static gr_info goroutine_stream(const char *noescape, uint64_t ops, unsigned threads)
+{
+    const gm_workload *w = wl("goroutines");
+    gm_wl_config cfg = config(w, ops, threads, 3);
+    set(w, &cfg, "goroutines", "200");
+    set(w, &cfg, "noescape", noescape);
+    char err[256];
+    gm_wl_gen *g = gm_wl_open(w, &cfg, err, sizeof err);
+    gr_info gi = {.ok = g != NULL};
+    if (!g) {
+        fprintf(stderr, "  goroutines: %s\n", err);
+        return gi;
+    }
+    static gm_op ops_buf[4096];
+    gm_stream_track t;
+    gm_stream_track_init(&t, g->nslots, threads);
+    size_t n, peak_at;
+    while ((n = gm_wl_next(g, ops_buf, 4096)) > 0)
+        if (gm_stream_track_ops(&t, ops_buf, n, &peak_at) != 0) {
+            fprintf(stderr, "  goroutines --noescape %s: %s\n", noescape, t.err);
+            gi.ok = false;
+            break;
+        }
+    gi.allocs = t.count[GM_OP_ALLOC];
+    gi.noescape = t.noescape_allocs;
+    gi.peak_heap = t.peak_live_bytes;
+    gi.peak_g = t.peak_goroutines;
+    gi.calls = t.count[GM_OP_CALL];
+    gi.rets = t.count[GM_OP_RET];
+    gi.nops = t.nops;
+    gi.ok = gi.ok && t.live_goroutines == 0 && t.live_objects == 0;
+    gm_stream_track_destroy(&t);
+    gm_wl_close(g);
+    return gi;
+}
+
+static void test_goroutines_noescape(void)
+{
+    for (unsigned threads = 1; threads <= 3; threads += 2) {
+        gr_info none = goroutine_stream("0", 100001, threads);
+        gr_info half = goroutine_stream("0.5", 100001, threads);
+        gr_info all = goroutine_stream("1", 100001, threads);
+        CHECK(none.ok && half.ok && all.ok);
+        CHECK_EQ(none.nops, 100001);
+        CHECK_EQ(none.noescape, 0);
+        CHECK_EQ(none.peak_g, 200);
+        CHECK_EQ(none.calls, none.rets);
+        CHECK(none.calls > 10000);
+        /* Only the parity allocation of each odd lane escapes. */
+        CHECK(all.noescape + threads >= all.allocs && all.noescape > 0);
+        CHECK(half.noescape > half.allocs / 3 && half.noescape < 2 * half.allocs / 3);
+        CHECK(all.peak_heap < half.peak_heap && half.peak_heap < none.peak_heap);
+        CHECK(all.peak_heap <= 32 * 1024); /* a parity object or two */
+    }
 }
 
 static void test_track_peak(void)
@@ -542,6 +676,8 @@ int main(void)
     test_batch_orders();
     test_fragment_extremes();
     test_track_rejects();
+    test_track_goroutines();
+    test_goroutines_noescape();
     test_track_peak();
     test_params();
     test_open_errors();

@@ -15,6 +15,7 @@ static const gm_workload *const workloads[] = {
     &gm_wl_larson,
     &gm_wl_large,
     &gm_wl_tiny,
+    &gm_wl_goroutines,
     NULL,
 };
 

@@ -121,6 +121,6 @@ static inline void gm_lane_free(gm_lane *l, gm_op *op, uint32_t id)
 
 /* The built-in workloads (registry.c lists them). */
 extern const gm_workload gm_wl_sizeclass_sweep, gm_wl_batch, gm_wl_churn, gm_wl_fragment,
-    gm_wl_producer_consumer, gm_wl_larson, gm_wl_large, gm_wl_tiny;
+    gm_wl_producer_consumer, gm_wl_larson, gm_wl_large, gm_wl_tiny, gm_wl_goroutines;
 
 #endif

@@ -17,6 +17,7 @@
  *   GOMEMLIMIT  GC mode: the soft memory limit (bytes, suffix B/KiB/MiB/GiB/TiB, or "off").
  *   GOMALLOC_GLOBALS  GC mode: the modelled program's pointer-bearing data+bss in bytes (Go's
  *               globalsScan, part of the heap goal since Go 1.18); default 0.
+ *   GODEBUG    containing gcshrinkstackoff=1: GC cycles never shrink goroutine stacks (gm_g).
  *   GODEBUG / GOMALLOC_DEBUG  containing gctrace=1: GC mode prints one line per cycle to
  *               stderr in Go's gctrace format; scavtrace=1: a line each time the background
  *               scavenger has returned memory to the OS (scavenge.c); GODEBUG's
@@ -98,6 +99,11 @@ typedef struct gm_memstats {
     uint64_t pending_frees;    /* objects freed by gm_free, held until the next cycle */
     uint64_t pending_bytes;    /* their bytes (still in heap_alloc) */
     uint64_t pages_swept;      /* pages of spans swept, cumulative (both modes) */
+    /* Goroutine stacks (Go 1.19's definitions): StackInuse = bytes in stack spans (manual
+     * spans taken from the page heap, so not in heap_inuse or heap_sys); StackSys =
+     * StackInuse + stacks from the OS (none in the model). Both are included in sys. */
+    uint64_t stack_inuse;
+    uint64_t stack_sys;
 } gm_memstats;
 
 void gm_read_memstats(gm_memstats *ms);
@@ -171,6 +177,30 @@ int gm_mprof_register_site(uint32_t site, const char *const *frames, size_t nfra
  * it over path, so a reader never sees a partial profile. */
 int gm_write_heap_profile(int fd);
 int gm_write_heap_profile_path(const char *path);
+
+/* Goroutines (stack.go; see alloc/stack.c). A gm_g owns a stack from the stack allocator:
+ * 2 KiB at creation (malg(_StackMin)), doubled with a copy when a frame does not fit, halved
+ * with a copy at a GC cycle when less than a quarter is used (off with
+ * GODEBUG=gcshrinkstackoff=1). A gm_g is running (its thread may use it and its stack) or
+ * parked (no thread touches it; a GC cycle may move its stack). While it runs, a GC cycle
+ * only asks for the shrink, which happens at its next gm_g_push/pop/alloc, as Go's
+ * preemptShrink. Frame addresses are valid until the next gm_g_* call on it or gm_g_run:
+ * as in Go the stack moves; unlike Go nothing rewrites pointers into it. */
+typedef struct gm_g gm_g;
+gm_g *gm_g_create(void); /* running, owned by the caller; NULL (errno ENOMEM) out of memory */
+void gm_g_exit(gm_g *g); /* running g: frees its stack; g must not be used afterwards */
+void gm_g_park(gm_g *g); /* running -> parked (gopark) */
+void gm_g_run(gm_g *g);  /* parked -> running on the calling thread (execute) */
+/* Call a function with a frame of frame_bytes (rounded up to 8, plus an 8-byte return
+ * address): returns the frame's lowest address, or NULL (errno ENOMEM) when the stack cannot
+ * grow (beyond 1e9 bytes, Go's "stack overflow", or out of memory). */
+void *gm_g_push(gm_g *g, size_t frame_bytes);
+void gm_g_pop(gm_g *g); /* return from the innermost frame; misuse if there is none */
+/* A non-escaping allocation: size bytes (rounded up to 8) in the innermost frame, freed when
+ * that frame returns. flags as gm_alloc (GM_ZERO zeroes it). NULL on ENOMEM or no frame. */
+void *gm_g_alloc(gm_g *g, size_t size, unsigned flags);
+size_t gm_g_stack_size(const gm_g *g); /* hi - lo */
+size_t gm_g_stack_used(const gm_g *g); /* hi - sp */
 
 /* Return the calling thread's state to the heap: flush its counters and the cache of the P it
  * used last. Runs automatically when a thread exits; harmless to call more than once, and the

@@ -2,7 +2,8 @@
  * gm_workload.h — operation streams: what gmbench replays against an allocator.
  *
  * Everything the driver executes is a stream of gm_op: allocate an object under an id, free an
- * id, reallocate an id. A stream is one global sequence (the order a single-threaded program
+ * id, reallocate an id; and for goroutine workloads start and end a goroutine, call and return
+ * in it, and allocate objects that do not escape in its current frame. A stream is one global sequence (the order a single-threaded program
  * would run it in); each op names the thread that executes it. The driver gives every thread
  * its own ops in stream order, and the only ordering between threads is the one the data needs:
  * an op on an id waits until every earlier op on that id has run (gm_op.seq counts them). That
@@ -31,12 +32,26 @@ enum gm_op_kind {
     GM_OP_ALLOC = 1,   /* id must be dead; size may be 0 (malloc(0) is legal) */
     GM_OP_FREE = 2,    /* id must be live */
     GM_OP_REALLOC = 3, /* id must be live; size > 0 is the new size; the id stays live */
+    /* 4 is a trace MARK record (gm_trace.h), never an op. Goroutines (the `goroutines`
+     * workload): a goroutine is an id too, live from GO to GOEXIT; every op on it names the
+     * thread that started it. These kinds have no trace encoding (gm_trace_rec_check rejects
+     * them); the recorder and the importers never produce them. */
+    GM_OP_GO = 5,     /* id must be dead: start goroutine id with a 2 KiB stack; size 0 */
+    GM_OP_GOEXIT = 6, /* id a live goroutine: it ends and its stack is freed; size 0 */
+    GM_OP_CALL = 7,   /* id a live goroutine: push a frame of size bytes (its stack may grow) */
+    GM_OP_RET = 8,    /* id a live goroutine with a frame: pop the innermost frame */
+    GM_OP_NKINDS = 9, /* bound of the kinds above (array sizes) */
 };
 
 enum gm_op_flags {
     GM_OPF_SCAN = 1u << 0, /* the object holds pointers (Go's scan span classes; only the Go
                               model distinguishes it, the C allocators ignore it) */
     GM_OPF_ZERO = 1u << 1, /* the memory must read as zero: calloc */
+    /* ALLOC (and the FREE of that object): the object does not escape (escape analysis). It
+     * lives in the innermost frame of goroutine gm_op.g, which must have a frame, and dies
+     * with it: its FREE must come before that frame's RET, and frees nothing (the RET does).
+     * No REALLOC, no alignment. */
+    GM_OPF_NOESCAPE = 1u << 2,
 };
 
 typedef struct gm_op {
@@ -49,7 +64,8 @@ typedef struct gm_op {
     uint8_t flags;      /* enum gm_op_flags */
     uint8_t align_log2; /* 0: malloc's own alignment; else 3..GM_OP_MAX_ALIGN_LOG2 through
                            posix_memalign(2^align_log2) */
-    uint8_t pad_[7];
+    uint8_t pad_[3];
+    uint32_t g; /* ALLOC with GM_OPF_NOESCAPE: the goroutine (id) whose frame holds it */
 } gm_op;
 _Static_assert(sizeof(gm_op) == 32, "gm_op is two per cache line");
 
@@ -154,16 +170,22 @@ int gm_parse_u64(const char *text, int size, uint64_t *out);
 typedef struct gm_stream_track {
     uint32_t nslots;
     unsigned threads;
-    uint32_t *seq;     /* per id: ops seen so far */
-    uint64_t *size;    /* per id: requested bytes of the live object */
-    uint8_t *live;     /* per id: 1 when live */
-    uint64_t nops;     /* ops tracked so far */
-    uint64_t count[4]; /* by gm_op_kind */
+    uint32_t *seq;  /* per id: ops seen so far */
+    uint64_t *size; /* per id: requested bytes of the live object; a goroutine's frame count
+                       and, from bit 48, its thread */
+    uint8_t *live;  /* per id: a GM_TRACK_* state */
+    uint64_t nops;  /* ops tracked so far */
+    uint64_t count[GM_OP_NKINDS]; /* by gm_op_kind */
+    /* Heap objects only: non-escaping objects are stack memory, goroutines are not objects. */
     uint64_t live_bytes, live_objects;
     uint64_t peak_live_bytes;
     uint64_t peak_op; /* stream index of the op that reached peak_live_bytes */
+    uint64_t noescape_allocs, noescape_bytes; /* cumulative */
+    uint64_t live_goroutines, peak_goroutines;
     char err[256];
 } gm_stream_track;
+
+enum { GM_TRACK_DEAD = 0, GM_TRACK_HEAP = 1, GM_TRACK_NOESCAPE = 2, GM_TRACK_GOROUTINE = 3 };
 
 void gm_stream_track_init(gm_stream_track *t, uint32_t nslots, unsigned threads);
 void gm_stream_track_destroy(gm_stream_track *t);
