@@ -555,6 +555,7 @@ typedef struct gm_scavstate {
      * (gcPaceScavenger's inputs), whether a cycle has ended, and what was released. */
     uint64_t goal_in_effect, last_heap_inuse;
     bool ended_cycle;
+    uint64_t inflight_bytes; /* taken from pageAlloc, being released without the lock */
     uint64_t released_total, released_since_trace;
 } gm_scavstate;
 

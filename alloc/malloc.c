@@ -59,8 +59,13 @@
  *   measured at the last cycle (minimum 4 MiB × GOGC/100, Go's heapMinimum), checked where Go
  *   checks its GC trigger: after a refill and after every large allocation. GOGC=off leaves
  *   only gm_gc(). This is the model's pacing for explicit frees; it keeps the heap within
- *   about (1 + GOGC/100) × live, as Go's pacer does. Pages freed to the page heap are not
- *   returned to the OS (that is the scavenger's job, not modelled yet). The cycle is in gc.c.
+ *   about (1 + GOGC/100) × live, as Go's pacer does. The cycle is in gc.c.
+ *
+ * Returning memory to the OS (scavenge.c, §5.8): free pages keep their RAM until the
+ *   scavenger madvises them (HeapReleased). Its goal comes from the heap goal at every pacer
+ *   commit; its background work runs when sweeping ends (on the next allocation slow path,
+ *   with no lock or P held); allocations that grow the heap past the goal or exceed GOMEMLIMIT
+ *   scavenge synchronously; gm_release_os_memory is debug.FreeOSMemory.
  *
  * GC mode (gc.c; GOMALLOC_MODE=gc, gm_set_gc_mode, gm_heap_config.gc_mode):
  *   gm_free validates the object as above but does not apply the free: it sets the object's

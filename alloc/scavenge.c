@@ -37,7 +37,8 @@
  * run: "scav <work KiB> KiB work, <released total KiB> KiB total, <HeapInuse×100/retained>% util".
  *
  * Invariants (checked with the heap's: check.c): heap_released == scavenged pages × 8192;
- * released_total == Σ bytes released here. Locking: goals and counters under mheap.lock
+ * heap_free + heap_released == (free pages in pageAlloc and the P caches) × 8192 +
+ * inflight_bytes (runs taken for release, marked in use while the lock is dropped). Locking: goals and counters under mheap.lock
  * (goals are read atomically without it); one background scavenger at a time (run_lock,
  * try-locked: a thread finding it busy leaves the work to it).
  */
@@ -108,12 +109,14 @@ static uint64_t scavenge_one(gm_mheap *h, uint64_t max_bytes)
     size_t npages;
     pthread_mutex_lock(&h->lock);
     uintptr_t base = gm_pagealloc_scavenge_take(&h->pages, (size_t)max_pages, &npages);
+    uint64_t bytes = (uint64_t)npages * GM_PAGE_SIZE;
+    h->scav.inflight_bytes += bytes;
     pthread_mutex_unlock(&h->lock);
     if (!base) return 0;
-    uint64_t bytes = (uint64_t)npages * GM_PAGE_SIZE;
     gm_sys_unused((void *)base, bytes); /* without the lock: the run is marked in use */
     pthread_mutex_lock(&h->lock);
     gm_pagealloc_scavenge_return(&h->pages, base, npages);
+    h->scav.inflight_bytes -= bytes;
     h->heap_free -= bytes;
     h->heap_released += bytes;
     h->scav.released_total += bytes;
