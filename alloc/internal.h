@@ -796,8 +796,9 @@ void gm_mprof_post_sweep(gm_mheap *h);
  * or ENOMEM. */
 int gm_mprof_register_site_on(gm_mheap *h, uint32_t site, const char *const *frames,
                               size_t nframes);
-/* The legacy text heap profile (§8.4) written to fd; 0, or -1 with errno. */
-int gm_heap_write_heap_profile(gm_mheap *h, gm_m *m, int fd);
+/* The heap profile written to fd: the legacy text (§8.4) or the protobuf (GM_PROFILE_*); 0, or
+ * -1 with errno. */
+int gm_heap_write_heap_profile(gm_mheap *h, gm_m *m, int fd, int format);
 /* One bucket's published record as the profile shows it (tests): false if no such bucket. */
 bool gm_mprof_lookup(gm_mheap *h, uint32_t site, uint64_t size, gm_mprof_record *out);
 /* stack.c (locking and invariants there). pp may be NULL: then the global pools are used. */

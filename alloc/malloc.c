@@ -798,13 +798,13 @@ int gm_mprof_register_site(uint32_t site, const char *const *frames, size_t nfra
     return gm_mprof_register_site_on(gm_process_heap(), site, frames, nframes);
 }
 
-int gm_write_heap_profile(int fd)
+int gm_write_heap_profile(int fd, int format)
 {
     gm_m *m = current_m();
-    return gm_heap_write_heap_profile(m->heap, m, fd);
+    return gm_heap_write_heap_profile(m->heap, m, fd, format);
 }
 
-int gm_write_heap_profile_path(const char *path)
+int gm_write_heap_profile_path(const char *path, int format)
 {
     if (!path || !*path) {
         errno = EINVAL;
@@ -818,7 +818,7 @@ int gm_write_heap_profile_path(const char *path)
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
-    int rc = gm_write_heap_profile(fd);
+    int rc = gm_write_heap_profile(fd, format);
     int err = errno;
     if (close(fd) != 0 && rc == 0) {
         rc = -1;

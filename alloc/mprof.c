@@ -1,7 +1,8 @@
 /*
  * mprof.c — heap profiling: sampling, buckets by call site, the profile cycle, and the legacy
  * text heap profile (mprof.go, malloc.go's profilealloc/nextSample, fastlog2.go, and
- * runtime/pprof's writeHeapInternal with debug=1). See malloc.c for the whole allocator and
+ * runtime/pprof's writeHeapInternal with debug=1), or the protobuf one (writeHeapProto,
+ * protomem.go: debug=0). See malloc.c for the whole allocator and
  * reference §8 for the facts about Go.
  *
  * Sampling (§8.2). Every allocation that is not combined into an existing tiny block counts
@@ -34,7 +35,8 @@
  *    first-registration order) and a frame's return PC is entry + 0x14 + 4·(line mod 0x3f0)
  *    + 1, so the `@` list and the `#` comment lines (which print PC−1 as func+offset, as
  *    printStackRecord does) agree, and the same frame always has the same PC within a heap.
- *    No binary holds these addresses: pprof shows them as hex addresses (see the test).
+ *    No binary holds these addresses: for the legacy text profile pprof shows them as hex
+ *    addresses (see the test); the protobuf profile (GM_PROFILE_PROTO) carries the names.
  *    An unregistered site gets a one-frame stack named "gomalloc.site<N>" ("gomalloc.unknown"
  *    for site 0).
  *  - Go records a free when the sweeper finds the sampled object dead. In the default mode
@@ -61,6 +63,7 @@
  * pointer leaves the allocator, so whoever frees the object sees it.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -588,9 +591,11 @@ static void out_printf(out_buf *o, const char *fmt, ...)
     if (k > 0) o->n += (size_t)k < sizeof o->b - o->n ? (size_t)k : sizeof o->b - o->n - 1;
 }
 
-/* The published records with in-use bytes (inuseZero = false), copied out under the lock
- * into memory from the OS (*cap_out entries; 0: nothing mapped). -1 when out of memory. */
-static int collect(gm_mheap *h, prof_rec **out, size_t *n_out, size_t *cap_out)
+/* The published records, copied out under the lock into memory from the OS (*cap_out
+ * entries; 0: nothing mapped): those with in-use bytes, or every one with an allocation when
+ * inuse_zero (runtime.MemProfile's inuseZero: the protobuf writer asks for it). -1 when out
+ * of memory. */
+static int collect(gm_mheap *h, bool inuse_zero, prof_rec **out, size_t *n_out, size_t *cap_out)
 {
     gm_mprof *mp = &h->prof;
     for (;;) {
@@ -608,7 +613,7 @@ static int collect(gm_mheap *h, prof_rec **out, size_t *n_out, size_t *cap_out)
         publish_locked(mp);
         size_t n = 0;
         for (gm_mprof_bucket *b = mp->all; b; b = b->allnext)
-            if (b->active.alloc_bytes != b->active.free_bytes)
+            if (b->active.alloc_bytes != b->active.free_bytes || (inuse_zero && b->active.allocs))
                 a[n++] = (prof_rec){.stk = b->stk, .r = b->active};
         pthread_mutex_unlock(&mp->lock);
         *out = a;
@@ -661,8 +666,271 @@ static void print_memstats(out_buf *o, const gm_memstats *s)
     out_printf(o, "# NumForcedGC = %llu\n", (unsigned long long)s->num_forced_gc);
 }
 
-int gm_heap_write_heap_profile(gm_mheap *h, gm_m *m, int fd)
+/* ---- the protobuf profile (pprof.go writeHeapProto, protomem.go; profile.proto) ---------------
+ * The format `go tool pprof` prefers (debug=0), written uncompressed (pprof accepts it; Go
+ * gzips). Unlike the legacy text, it carries function names, so pprof names the sites without
+ * a binary. Messages are written field by field; a nested message's length is computed first
+ * (they are all small and flat). Values are scaled as protomem.go's scaleHeapSample does. */
+
+enum { WT_VARINT = 0, WT_LEN = 2 };
+
+static size_t varint_len(uint64_t v)
 {
+    size_t n = 1;
+    while (v >= 0x80) v >>= 7, n++;
+    return n;
+}
+
+static void put_varint(out_buf *o, uint64_t v)
+{
+    if (sizeof o->b - o->n < 16) out_flush(o);
+    while (v >= 0x80) {
+        o->b[o->n++] = (char)(v | 0x80);
+        v >>= 7;
+    }
+    o->b[o->n++] = (char)v;
+}
+
+static void put_bytes(out_buf *o, const void *p, size_t n)
+{
+    for (const char *s = p; n;) {
+        if (o->n == sizeof o->b) out_flush(o);
+        size_t k = sizeof o->b - o->n < n ? sizeof o->b - o->n : n;
+        memcpy(o->b + o->n, s, k);
+        o->n += k, s += k, n -= k;
+    }
+}
+
+/* A varint field, and its encoded size (for the length of the message holding it). */
+static void put_uint(out_buf *o, unsigned field, uint64_t v)
+{
+    put_varint(o, (uint64_t)field << 3 | WT_VARINT);
+    put_varint(o, v);
+}
+static size_t uint_len(unsigned field, uint64_t v)
+{
+    return varint_len((uint64_t)field << 3) + varint_len(v);
+}
+static void put_head(out_buf *o, unsigned field, size_t len)
+{
+    put_varint(o, (uint64_t)field << 3 | WT_LEN);
+    put_varint(o, len);
+}
+
+/* The string table: each distinct string once, index 0 = "". Open addressing over a table
+ * from the OS, sized by the caller for every string the profile can hold. */
+typedef struct strtab {
+    const char **s;   /* by index */
+    uint32_t *slot;   /* hash slot -> index + 1; 0 empty */
+    size_t n, nslots; /* nslots a power of two > 2 × capacity */
+} strtab;
+
+static uint32_t str_index(strtab *t, const char *s)
+{
+    size_t len = strlen(s);
+    size_t i = hash_bytes(0xcbf29ce484222325ull, s, len) & (t->nslots - 1);
+    for (; t->slot[i]; i = (i + 1) & (t->nslots - 1))
+        if (strcmp(t->s[t->slot[i] - 1], s) == 0) return t->slot[i] - 1;
+    t->s[t->n] = s;
+    t->slot[i] = (uint32_t)++t->n;
+    return (uint32_t)(t->n - 1);
+}
+
+/* A set of nonzero 64-bit ids (locations by PC, functions by entry): true if id was new. */
+static bool id_insert(uint64_t *set, size_t nslots, uint64_t id)
+{
+    size_t i = hash_bytes(0x9e3779b97f4a7c15ull, &id, sizeof id) & (nslots - 1);
+    for (; set[i]; i = (i + 1) & (nslots - 1))
+        if (set[i] == id) return false;
+    set[i] = id;
+    return true;
+}
+
+static void put_value_type(out_buf *o, unsigned field, uint32_t type, uint32_t unit)
+{
+    put_head(o, field, uint_len(1, type) + uint_len(2, unit));
+    put_uint(o, 1, type);
+    put_uint(o, 2, unit);
+}
+
+/* scaleHeapSample: the sampled count and bytes scaled to the estimated real ones. */
+static void scale_sample(uint64_t count, uint64_t size, int rate, uint64_t *c, uint64_t *b)
+{
+    if (count == 0 || size == 0) {
+        *c = *b = 0;
+        return;
+    }
+    if (rate <= 1) {
+        *c = count, *b = size;
+        return;
+    }
+    double avg = (double)size / (double)count, scale = 1 / (1 - exp(-avg / (double)rate));
+    *c = (uint64_t)((double)count * scale);
+    *b = (uint64_t)((double)size * scale);
+}
+
+static size_t packed_len(const uint64_t *v, size_t n)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) len += varint_len(v[i]);
+    return len;
+}
+
+static void put_packed(out_buf *o, unsigned field, const uint64_t *v, size_t n)
+{
+    put_head(o, field, packed_len(v, n));
+    for (size_t i = 0; i < n; i++) put_varint(o, v[i]);
+}
+
+/* Location ids are the frames' PCs − 1 (pprof's own convention for return addresses), function
+ * ids their synthetic entries. */
+static void put_sample(out_buf *o, const prof_rec *p, int rate, uint32_t bytes_key)
+{
+    uint64_t loc[GM_MPROF_MAX_FRAMES], v[4];
+    uint32_t nf = p->stk->nframes;
+    for (uint32_t k = 0; k < nf; k++) loc[k] = p->stk->frames[k].pc - 1;
+    const gm_mprof_record *r = &p->r;
+    scale_sample(r->allocs, r->alloc_bytes, rate, &v[0], &v[1]);
+    scale_sample(r->allocs - r->frees, r->alloc_bytes - r->free_bytes, rate, &v[2], &v[3]);
+    uint64_t block = r->allocs ? r->alloc_bytes / r->allocs : 0;
+    size_t label = uint_len(1, bytes_key) + uint_len(3, block);
+    size_t lenloc = packed_len(loc, nf), lenval = packed_len(v, 4);
+    put_head(o, 2,
+             1 + varint_len(lenloc) + lenloc + 1 + varint_len(lenval) + lenval + 1 +
+                 varint_len(label) + label);
+    put_packed(o, 1, loc, nf);
+    put_packed(o, 2, v, 4);
+    put_head(o, 3, label);
+    put_uint(o, 1, bytes_key);
+    put_uint(o, 3, block);
+}
+
+static void put_location(out_buf *o, const gm_mprof_frame *f)
+{
+    size_t line = uint_len(1, f->entry) + uint_len(2, f->line);
+    size_t len = uint_len(1, f->pc - 1) + uint_len(2, 1) + uint_len(3, f->pc - 1) + 1 +
+                 varint_len(line) + line;
+    put_head(o, 4, len);
+    put_uint(o, 1, f->pc - 1);
+    put_uint(o, 2, 1); /* the one mapping */
+    put_uint(o, 3, f->pc - 1);
+    put_head(o, 4, line);
+    put_uint(o, 1, f->entry);
+    put_uint(o, 2, f->line);
+}
+
+static void put_function(out_buf *o, const gm_mprof_frame *f, strtab *st)
+{
+    uint32_t name = str_index(st, f->func), file = str_index(st, f->file);
+    size_t len = uint_len(1, f->entry) + uint_len(2, name) + uint_len(3, name) + uint_len(4, file);
+    put_head(o, 5, len);
+    put_uint(o, 1, f->entry);
+    put_uint(o, 2, name);
+    put_uint(o, 3, name);
+    put_uint(o, 4, file);
+}
+
+/* Memory for the writer's tables, from the OS in one mapping. */
+typedef struct proto_mem {
+    void *base;
+    size_t bytes;
+    strtab st;
+    uint64_t *locs, *funcs;
+    size_t nslots;
+} proto_mem;
+
+static int proto_mem_init(proto_mem *pm, size_t nframes)
+{
+    size_t cap = 2 * nframes + 16, nslots = 16; /* strings: 2 per frame + the fixed ones */
+    while (nslots < 2 * cap) nslots *= 2;
+    pm->bytes = cap * sizeof(char *) + nslots * sizeof(uint32_t) + 2 * nslots * sizeof(uint64_t);
+    pm->base = gm_sys_alloc(pm->bytes, NULL);
+    if (!pm->base) return -1;
+    char *p = pm->base;
+    pm->locs = (uint64_t *)(void *)p;
+    pm->funcs = pm->locs + nslots;
+    pm->st.s = (const char **)(void *)(pm->funcs + nslots);
+    pm->st.slot = (uint32_t *)(void *)(pm->st.s + cap);
+    pm->st.nslots = pm->nslots = nslots;
+    pm->st.n = 0;
+    return 0;
+}
+
+static int write_proto(gm_mheap *h, out_buf *o, const prof_rec *a, size_t n)
+{
+    if (n == 0) return 0; /* an empty profile is the empty message */
+    size_t nframes = 0;
+    for (size_t i = 0; i < n; i++) nframes += a[i].stk->nframes;
+    proto_mem pm;
+    if (proto_mem_init(&pm, nframes) != 0) return -1;
+    strtab *st = &pm.st;
+    str_index(st, "");
+    int rate = atomic_load_explicit(&h->prof.rate, memory_order_relaxed);
+    static const char *const types[4][2] = {{"alloc_objects", "count"},
+                                            {"alloc_space", "bytes"},
+                                            {"inuse_objects", "count"},
+                                            {"inuse_space", "bytes"}};
+    for (int k = 0; k < 4; k++)
+        put_value_type(o, 1, str_index(st, types[k][0]), str_index(st, types[k][1]));
+    uint32_t bytes_key = str_index(st, "bytes");
+    for (size_t i = 0; i < n; i++) put_sample(o, &a[i], rate, bytes_key);
+    /* One mapping covering the synthetic PCs, with has_functions: nothing to symbolize. */
+    uint32_t map_file = str_index(st, "gomalloc-model");
+    size_t mlen =
+        uint_len(1, 1) + uint_len(2, MPROF_ENTRY_BASE) +
+        uint_len(3, MPROF_ENTRY_BASE + ((uint64_t)h->prof.nfuncs + 2) * MPROF_ENTRY_STRIDE) +
+        uint_len(5, map_file) + uint_len(7, 1) + uint_len(8, 1) + uint_len(9, 1);
+    put_head(o, 3, mlen);
+    put_uint(o, 1, 1);
+    put_uint(o, 2, MPROF_ENTRY_BASE);
+    put_uint(o, 3, MPROF_ENTRY_BASE + ((uint64_t)h->prof.nfuncs + 2) * MPROF_ENTRY_STRIDE);
+    put_uint(o, 5, map_file);
+    put_uint(o, 7, 1); /* has_functions */
+    put_uint(o, 8, 1); /* has_filenames */
+    put_uint(o, 9, 1); /* has_line_numbers */
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < a[i].stk->nframes; k++) {
+            const gm_mprof_frame *f = &a[i].stk->frames[k];
+            if (id_insert(pm.locs, pm.nslots, f->pc - 1)) put_location(o, f);
+            if (id_insert(pm.funcs, pm.nslots, f->entry)) put_function(o, f, st);
+        }
+    put_value_type(o, 11, str_index(st, "space"), str_index(st, "bytes"));
+    put_uint(o, 12, (uint64_t)(rate > 0 ? rate : 0));
+    for (size_t i = 0; i < st->n; i++) {
+        size_t len = strlen(st->s[i]);
+        put_head(o, 6, len);
+        put_bytes(o, st->s[i], len);
+    }
+    gm_sys_free(pm.base, pm.bytes, NULL);
+    return 0;
+}
+
+/* The protobuf profile to fd; releases a (cap entries). 0, or -1 with errno. */
+static int write_proto_to(gm_mheap *h, int fd, prof_rec *a, size_t n, size_t cap)
+{
+    out_buf *o = gm_sys_alloc(sizeof *o, NULL);
+    int err = ENOMEM;
+    if (o) {
+        o->fd = fd;
+        err = write_proto(h, o, a, n) != 0 ? ENOMEM : 0;
+        out_flush(o);
+        if (!err) err = o->err;
+        gm_sys_free(o, sizeof *o, NULL);
+    }
+    if (cap) gm_sys_free(a, cap * sizeof *a, NULL);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+int gm_heap_write_heap_profile(gm_mheap *h, gm_m *m, int fd, int format)
+{
+    if (format != GM_PROFILE_TEXT && format != GM_PROFILE_PROTO) {
+        errno = EINVAL;
+        return -1;
+    }
     if (fd < 0) {
         errno = EBADF;
         return -1;
@@ -671,11 +939,12 @@ int gm_heap_write_heap_profile(gm_mheap *h, gm_m *m, int fd)
     gm_heap_read_memstats(h, m, &ms);
     prof_rec *a;
     size_t n, cap;
-    if (collect(h, &a, &n, &cap) != 0) {
+    if (collect(h, format == GM_PROFILE_PROTO, &a, &n, &cap) != 0) {
         errno = ENOMEM;
         return -1;
     }
     sort_recs(a, n);
+    if (format == GM_PROFILE_PROTO) return write_proto_to(h, fd, a, n, cap);
     gm_mprof_record total = {0};
     for (size_t i = 0; i < n; i++) {
         total.allocs += a[i].r.allocs;

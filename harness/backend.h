@@ -72,11 +72,12 @@ struct gm_backend {
     /* Heap profiling (the Go model only; NULL elsewhere). set_site names the call site of
      * the calling thread's next allocations (a trace op's site); register_site gives a site
      * its name; set_mem_profile_rate sets MemProfileRate (0 or -1 with errno);
-     * write_heap_profile writes the legacy text heap profile to path (0 or -1 with errno). */
+     * write_heap_profile writes the heap profile to path in format GM_PROFILE_TEXT (legacy
+     * text) or GM_PROFILE_PROTO (gomalloc.h), 0 or -1 with errno. */
     void (*set_site)(uint32_t site);
     int (*register_site)(uint32_t site, const char *name);
     int (*set_mem_profile_rate)(int rate);
-    int (*write_heap_profile)(const char *path);
+    int (*write_heap_profile)(const char *path, int format);
 };
 
 /* NULL-terminated, in `gmbench list` order (competitors first, internal ones last). */

@@ -900,7 +900,8 @@ static int profile_setup(run *r, char *err, size_t errlen)
 static int profile_write(run *r, char *err, size_t errlen)
 {
     const char *path = r->cfg->heap_profile;
-    if (!path || r->b->write_heap_profile(path) == 0) return GM_EXIT_OK;
+    if (!path || r->b->write_heap_profile(path, r->cfg->heap_profile_format) == 0)
+        return GM_EXIT_OK;
     snprintf(err, errlen, "cannot write the heap profile %s: %s", path, strerror(errno));
     return GM_EXIT_IO;
 }

@@ -58,6 +58,7 @@ typedef struct gm_run_config {
     gm_inject inject;
     uint64_t inject_at;       /* stream op index */
     const char *heap_profile; /* Go model: write the heap profile here after the run */
+    int heap_profile_format;  /* GM_PROFILE_TEXT (default) or GM_PROFILE_PROTO */
     int mem_profile_rate;     /* Go model: MemProfileRate; < 0 = the model's default */
 } gm_run_config;
 

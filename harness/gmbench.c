@@ -60,8 +60,11 @@ static const char usage[] =
     "  --rss-interval MS     RSS sampling period (default 10)\n"
     "  --rep N               repetition number recorded in the result\n"
     "  --inject KIND@OP      testing aid: segv, abort or hang at stream op OP\n"
-    "  --heap-profile F      Go model: write its heap profile (pprof legacy text) to F after\n"
-    "                        the run; a trace's ops carry their call sites\n"
+    "  --heap-profile F      Go model: write its heap profile to F after the run; a trace's\n"
+    "                        ops carry their call sites\n"
+    "  --heap-profile-format text|proto\n"
+    "                        text: pprof's legacy text (default); proto: profile.proto, with\n"
+    "                        function names, so `go tool pprof -top` names the sites\n"
     "  --mem-profile-rate N  Go model: MemProfileRate (default 524288; 1 = every allocation)\n"
     "  --PARAM VALUE         a workload parameter (see `gmbench list`)\n";
 
@@ -227,6 +230,10 @@ static int parse_run_flag(const char *flag, const char *v, gm_run_config *cfg, c
             snprintf(err, errlen, "--heap-profile needs a file name");
             rc = GM_EXIT_USAGE;
         }
+    } else if (!strcmp(flag, "--heap-profile-format")) {
+        static const char *const formats[] = {"text", "proto", NULL}; /* GM_PROFILE_* order */
+        rc = parse_choice(flag, v, formats, &c, err, errlen);
+        cfg->heap_profile_format = c;
     } else if (!strcmp(flag, "--mem-profile-rate")) {
         rc = parse_count(flag, v, 0, INT32_MAX, &u, err, errlen);
         cfg->mem_profile_rate = (int)u;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Heap profiles of the Go model read by Go 1.19's own `go tool pprof` (issue 8): gmbench
 # replays a trace with three call sites on gomodel (and gomodel-gc) with --heap-profile, and
-# pprof must find the site that holds the most in-use bytes at the top of `-top`.
+# pprof must find the site that holds the most in-use bytes at the top of `-top`: by address
+# in the legacy text format, by name in the protobuf format (--heap-profile-format proto).
 #
 # What pprof shows for a legacy text heap profile: the `#` comment lines are skipped by its
 # parser (legacy_profile.go), and no binary holds the model's synthetic PCs, so every
@@ -66,6 +67,24 @@ p=$work/gomodel.default.prof
 expect 0 '' -- "$gmbench" run --allocator gomodel --trace "$t" --latency off --heap-profile "$p" --out "$work/d.json"
 expect 0 '@ heap/1048576' -- head -1 "$p"
 expect 0 'Period: 524288' -- "$go" tool pprof -raw "$p"
+
+# The protobuf profile carries function names: plain `go tool pprof -top` names the sites,
+# and at rate 1 (unscaled) the exact bytes: 200 × 40960 = 8192000 B (8000kB) in use for
+# main.buildIndex; 1000 × 112 for main.parseLine; 250 tiny blocks for main.small. With
+# -sample_index=alloc_objects, main.parseLine's 2000 allocations come first.
+for a in gomodel gomodel-gc; do
+  p=$work/$a.rate1.pb
+  expect 0 '' -- "$gmbench" run --allocator "$a" --trace "$t" --latency off \
+    --mem-profile-rate 1 --heap-profile "$p" --heap-profile-format proto --out "$work/$a.pb.json"
+  expect 0 'Type: inuse_space .*flat%.*cum% +[0-9.]+[kMG]?B +[0-9.]+% +[0-9.]+% +[0-9.]+[kMG]?B +[0-9.]+% +main\.buildIndex ' \
+    -- "$go" tool pprof -top "$p"
+done
+expect 0 'Type: inuse_space .* 8000kB +98\.[0-9]+% +98\.[0-9]+% +8000kB +98\.[0-9]+% +main\.buildIndex .* 109\.38kB +.* main\.parseLine .* 3\.91kB .* main\.small' \
+  -- "$go" tool pprof -top -nodefraction=0 "$work/gomodel.rate1.pb"
+expect 0 'Type: alloc_objects .* 2000 +[0-9.]+% +[0-9.]+% +2000 +[0-9.]+% +main\.parseLine ' \
+  -- "$go" tool pprof -top -sample_index=alloc_objects "$work/gomodel.rate1.pb"
+expect 2 'heap-profile-format.*text.*proto' -- "$gmbench" run --allocator gomodel --trace "$t" \
+  --heap-profile "$work/x.prof" --heap-profile-format xml
 
 # The flags belong to the Go model; a path that cannot be written is an I/O failure.
 expect 2 'apply to the Go model' -- "$gmbench" run --allocator bump --trace "$t" --heap-profile "$work/x.prof"

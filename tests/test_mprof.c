@@ -318,7 +318,7 @@ static size_t profile_text(gm_mheap *h, gm_m *m, char *buf, size_t n)
     FILE *f = tmpfile();
     CHECK(f != NULL);
     if (!f) return 0;
-    CHECK_EQ(gm_heap_write_heap_profile(h, m, fileno(f)), 0);
+    CHECK_EQ(gm_heap_write_heap_profile(h, m, fileno(f), GM_PROFILE_TEXT), 0);
     rewind(f);
     size_t len = fread(buf, 1, n - 1, f);
     buf[len] = '\0';
@@ -436,13 +436,16 @@ static void test_api_errors(void)
     CHECK_EQ(gm_set_mem_profile_rate(-1), -1);
     CHECK_EQ(errno, EINVAL);
     errno = 0;
-    CHECK_EQ(gm_write_heap_profile(-1), -1);
+    CHECK_EQ(gm_write_heap_profile(-1, GM_PROFILE_TEXT), -1);
     CHECK_EQ(errno, EBADF);
     errno = 0;
-    CHECK_EQ(gm_write_heap_profile_path(""), -1);
+    CHECK_EQ(gm_write_heap_profile(2, 7), -1); /* no such format */
     CHECK_EQ(errno, EINVAL);
     errno = 0;
-    CHECK_EQ(gm_write_heap_profile_path("/nonexistent-dir/heap.prof"), -1);
+    CHECK_EQ(gm_write_heap_profile_path("", GM_PROFILE_TEXT), -1);
+    CHECK_EQ(errno, EINVAL);
+    errno = 0;
+    CHECK_EQ(gm_write_heap_profile_path("/nonexistent-dir/heap.prof", GM_PROFILE_PROTO), -1);
     CHECK_EQ(errno, ENOENT);
 }
 
@@ -459,7 +462,7 @@ static void test_api_process_heap(void)
     CHECK_EQ(gm_set_alloc_site(prev), 5);
     gm_gc();
     char path[] = "test_mprof.heap.prof";
-    CHECK_EQ(gm_write_heap_profile_path(path), 0);
+    CHECK_EQ(gm_write_heap_profile_path(path, GM_PROFILE_TEXT), 0);
     FILE *f = fopen(path, "r");
     CHECK(f != NULL);
     if (f) {

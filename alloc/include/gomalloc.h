@@ -170,13 +170,20 @@ uint32_t gm_set_alloc_site(uint32_t site);
  * Register a site before allocating from it. Returns 0, or -1 with errno EINVAL (bad site,
  * nframes 0 or > 32, a NULL or empty frame) or ENOMEM. The frames are copied. */
 int gm_mprof_register_site(uint32_t site, const char *const *frames, size_t nframes);
-/* Write the heap profile in the legacy text format `go tool pprof` reads (runtime/pprof with
- * debug=1): the heap as of the last completed cycle (every sample if none ran yet). The PCs
- * are synthetic (one per distinct frame), named in the comment lines. Returns 0, or -1 with
- * errno (EBADF, ENOMEM, or write's error). The _path form writes path.tmp.<pid> and renames
- * it over path, so a reader never sees a partial profile. */
-int gm_write_heap_profile(int fd);
-int gm_write_heap_profile_path(const char *path);
+/* Write the heap profile (the heap as of the last completed cycle; every sample if none ran
+ * yet) in one of the two formats `go tool pprof` reads:
+ *   GM_PROFILE_TEXT   the legacy text of runtime/pprof with debug=1, raw sample counts. The
+ *                     PCs are synthetic (one per distinct frame) and named only in comment
+ *                     lines, which pprof skips: it shows addresses (-top -addresses).
+ *   GM_PROFILE_PROTO  profile.proto as runtime/pprof writes it with debug=0 (uncompressed),
+ *                     values scaled as Go scales them, with function and file names, so
+ *                     `go tool pprof -top` names the call sites.
+ * Returns 0, or -1 with errno (EINVAL for another format, EBADF, ENOMEM, or write's error).
+ * The _path form writes path.tmp.<pid> and renames it over path, so a reader never sees a
+ * partial profile. */
+enum { GM_PROFILE_TEXT = 0, GM_PROFILE_PROTO = 1 };
+int gm_write_heap_profile(int fd, int format);
+int gm_write_heap_profile_path(const char *path, int format);
 
 /* Goroutines (stack.go; see alloc/stack.c). A gm_g owns a stack from the stack allocator:
  * 2 KiB at creation (malg(_StackMin)), doubled with a copy when a frame does not fit, halved
