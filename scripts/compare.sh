@@ -39,6 +39,12 @@ print(",".join(json.load(open(sys.argv[1]))["config"]["allocators"]))' "$tmp/res
 if [ -z "${GM_NO_MICROBENCH:-}" ]; then
   GM_MICROBENCH_ALLOCATORS=$allocators scripts/microbench.sh "$tmp/microbench" || status=1
 fi
+# The escape-analysis trade-off (goroutines workload, --noescape 0..1) for the same
+# allocators, about half a minute; GM_NO_ESCAPE=1 skips it.
+if [ -z "${GM_NO_ESCAPE:-}" ]; then
+  scripts/escape.sh --allocators "$allocators" --ops 300000 --out "$tmp/escape" >/dev/null ||
+    status=1
+fi
 /usr/bin/python3 scripts/report.py "$tmp" --baseline "${GM_REPORT_BASELINE:-glibc}" || status=1
 
 rm -rf results/previous

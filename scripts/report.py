@@ -5,7 +5,8 @@
 
 Reads RESULTS_DIR/results.json (schema gmbench-compare/1, written by `gmbench compare` or
 `merge`) and, when present, RESULTS_DIR/microbench/<allocator>.json (Google Benchmark JSON from
-scripts/microbench.sh, <allocator>.failed for a run that failed). Writes:
+scripts/microbench.sh, <allocator>.failed for a run that failed) and
+RESULTS_DIR/escape/<allocator>-noescape-<share>.json (scripts/escape.sh's run files). Writes:
 
     RESULTS_DIR/report.md          Markdown; figures referenced as figures/NAME.png (and .svg)
     RESULTS_DIR/report.html        self-contained: every figure inline as SVG, its PNG as a
@@ -769,6 +770,80 @@ def section_rss_ratio(doc, rs):
     doc.table(header, rows)
 
 
+# ---- escape analysis (scripts/escape.sh run files) -------------------------------------------
+
+ESCAPE_RE = re.compile(r"^(?P<alloc>[A-Za-z0-9_.-]+)-noescape-(?P<share>[0-9.]+)\.json$")
+
+
+def load_escape(escdir, notes):
+    """{allocator: {share: run}} from RESULTS_DIR/escape/<alloc>-noescape-<share>.json."""
+    runs = {}
+    if not os.path.isdir(escdir):
+        return runs
+    for fn in sorted(os.listdir(escdir)):
+        m = ESCAPE_RE.match(fn)
+        if not m:
+            continue
+        r = load_json(os.path.join(escdir, fn), notes)
+        if not r or r.get("status") != "ok":
+            notes.append("escape: %s did not produce a result (%s)"
+                         % (fn, (r or {}).get("status", "unreadable")))
+            continue
+        runs.setdefault(m.group("alloc"), {})[float(m.group("share"))] = r
+    return runs
+
+
+def fig_escape(runs, allocs, figdir):
+    if not HAVE_MPL or not runs:
+        return None
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9.5, 3.2))
+    for a in [a for a in allocs if a in runs] + sorted(set(runs) - set(allocs)):
+        shares = sorted(runs[a])
+        ns = [runs[a][s]["time"]["ns_per_op"] for s in shares]
+        heap = [runs[a][s]["memory"]["peak_live_bytes"] / MiB for s in shares]
+        stack = [runs[a][s]["memory"]["stack_bytes_peak"] / MiB for s in shares]
+        c = colour(a, allocs)
+        a1.plot([100 * s for s in shares], ns, marker="o", color=c, label=a)
+        a2.plot([100 * s for s in shares], heap, marker="o", color=c, label=a + " heap")
+        a2.plot([100 * s for s in shares], stack, marker="s", ls="--", color=c, label=a + " stack")
+    a1.set_xlabel("allocations that do not escape (%)")
+    a1.set_ylabel("ns per op")
+    a1.legend(fontsize=7)
+    a2.set_xlabel("allocations that do not escape (%)")
+    a2.set_ylabel("peak MiB")
+    a2.legend(fontsize=6, ncol=2)
+    fig.suptitle("escape analysis: cost and memory of the goroutines workload")
+    fig.tight_layout()
+    return save_figure(fig, "escape", figdir)
+
+
+def section_escape(doc, runs, allocs, figdir):
+    if not runs:
+        return
+    doc.h(2, "Escape analysis")
+    doc.p("The `goroutines` workload with `--noescape` from 0 to 1 (scripts/escape.sh): that "
+          "share of allocations is made in the goroutine's stack frame instead of the heap, as "
+          "escape analysis (`go build -gcflags=-m`) decides in Go. The Go model uses its stack "
+          "allocator; the C allocators run the goroutines as a C green-thread runtime would, "
+          "with stacks from malloc. Heap peak = peak live heap bytes; stack peak = peak bytes of "
+          "goroutine stacks. One run per point: read ns/op as a trend.")
+    f = fig_escape(runs, allocs, figdir)
+    if f:
+        doc.figure(f, "ns/op, heap and stack peaks against the share that does not escape")
+    header = ["allocator", "noescape", "ns/op", "malloc p50 ns", "heap peak", "stack peak",
+              "peak RSS over baseline"]
+    rows = []
+    for a in [a for a in allocs if a in runs] + sorted(set(runs) - set(allocs)):
+        for s in sorted(runs[a]):
+            r = runs[a][s]
+            m, t = r["memory"], r["time"]
+            p50 = ((r.get("latency") or {}).get("malloc") or {}).get("p50_ns")
+            rows.append([a, "%g%%" % (100 * s), fmt(t["ns_per_op"]), fmt(p50),
+                         fmt_bytes(m["peak_live_bytes"]), fmt_bytes(m["stack_bytes_peak"]),
+                         fmt_bytes(m.get("peak_rss_over_baseline_bytes"))])
+    doc.table(header, rows)
+
+
 def section_micro(doc, mb, allocs, figdir):
     doc.h(2, "Microbenchmarks")
     if not mb.times and not mb.failed:
@@ -952,6 +1027,7 @@ def build(results_dir, baseline_req, sizeclasses):
                 doc.figure(f, "%s: RSS over baseline against live bytes" % case)
             else:
                 doc.note("%s: no RSS samples" % case)
+    section_escape(doc, load_escape(os.path.join(results_dir, "escape"), notes), allocs, figdir)
     section_micro(doc, mb, allocs, figdir)
     table, source = load_class_table(sizeclasses, notes)
     section_sizeclasses(doc, table, source, figdir)
