@@ -603,6 +603,7 @@ static trace_line mark_termination(gm_mheap *h, gm_p *pp, bool forced)
     uint64_t applied = g->enabled ? apply_pending(h, pp) : 0;
     for (uint32_t i = 0; i < h->nprocs; i++) gm_mcache_mark_tiny(h, &h->allp[i]);
     int64_t freed = atomic_exchange(&h->freed_pending, 0);
+    atomic_store(&h->freed_large, 0);
     /* gcSweep: every span becomes unswept. */
     atomic_fetch_add(&h->sweepgen, 2);
     atomic_store(&h->sweep_cursor, 0);

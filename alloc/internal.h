@@ -581,7 +581,11 @@ struct gm_mheap {
     /* Sweeping (§2.6-2.8). */
     _Atomic uint32_t sweepgen;
     _Atomic int64_t freed_pending; /* bytes freed since the current cycle started (approx.) */
-    _Atomic int64_t sweep_trigger; /* start a cycle when freed_pending reaches this */
+    /* Default mode: bytes of large objects freed since then (their pages went back at once,
+     * so they are not dead bytes waiting for the sweeper, but they count toward the trigger,
+     * as a Go program churning large objects runs GC cycles). */
+    _Atomic int64_t freed_large;
+    _Atomic int64_t sweep_trigger; /* start a cycle when freed_pending + freed_large reach it */
     _Atomic uint64_t num_cycles;
     _Atomic uint32_t sweep_cursor; /* next sweep class (spc*2 + full/partial) for sweepone */
     int gc_percent;
@@ -733,7 +737,8 @@ static inline bool gm_cycle_triggered(gm_mheap *h)
     if (__builtin_expect(h->gc.enabled, 0))
         return (uint64_t)atomic_load_explicit(&h->gc.heap_live, memory_order_relaxed) >=
                atomic_load_explicit(&h->gc.trigger, memory_order_relaxed);
-    return atomic_load_explicit(&h->freed_pending, memory_order_relaxed) >=
+    return atomic_load_explicit(&h->freed_pending, memory_order_relaxed) +
+               atomic_load_explicit(&h->freed_large, memory_order_relaxed) >=
            atomic_load_explicit(&h->sweep_trigger, memory_order_relaxed);
 }
 

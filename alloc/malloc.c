@@ -55,7 +55,8 @@
  *       spans, in Go's sweep order, until enough pages were freed; a span found entirely dead
  *       goes back to the page heap here;
  *     - all remaining ones when the next cycle starts, or at once by gm_gc().
- *   A cycle starts when the bytes freed since the last one reach GOGC% of the live heap
+ *   A cycle starts when the bytes freed since the last one (large objects included: their pages
+ *   go back at once, but a Go program churning them runs GC cycles) reach GOGC% of the live heap
  *   measured at the last cycle (minimum 4 MiB × GOGC/100, Go's heapMinimum), checked where Go
  *   checks its GC trigger: after a refill and after every large allocation. GOGC=off leaves
  *   only gm_gc(). This is the model's pacing for explicit frees; it keeps the heap within
@@ -404,7 +405,10 @@ void gm_heap_free_now(gm_mheap *h, gm_m *m, void *ptr)
     if (GM_UNLIKELY(s->div_mul == 0)) { /* large object: its pages go back at once */
         if (p != s->base) gm_misuse("interior pointer into a large object", ptr);
         gm_mprof_note_free(h, s, p); /* finds nothing on a double free: the first took it */
+        size_t bytes = s->npages * GM_PAGE_SIZE; /* read before s can be reused */
         if (!gm_mheap_free_large(h, s, p)) gm_misuse("double free of a large object", ptr);
+        if (!h->gc.enabled)
+            atomic_fetch_add_explicit(&h->freed_large, (int64_t)bytes, memory_order_relaxed);
         return;
     }
     uintptr_t idx = gm_mspan_obj_index(s, p);

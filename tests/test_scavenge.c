@@ -140,6 +140,43 @@ static void test_background_goal(void)
     gm_heap_destroy(h);
 }
 
+/* The default mode: freeing large objects counts toward the cycle trigger (as a Go program
+ * churning large objects runs GC cycles), so a large-object churn runs cycles and the
+ * scavenger keeps what the heap retains near its goal: RSS follows the live heap. */
+static void test_default_mode_churn(void)
+{
+    gm_m m;
+    gm_mheap *h = heap(&m, false, 0);
+    enum { SLOTS = 32 };
+    char *p[SLOTS] = {0};
+    uint64_t seed = 7, max_retained_after = 0;
+    for (int it = 0; it < 3000; it++) {
+        int i = (int)(gm_test_splitmix(&seed) % SLOTS);
+        if (p[i]) gm_heap_free(h, &m, p[i]);
+        /* Phases: a large live set, then a small one. */
+        size_t size = (it / 500) % 2 ? 40 * KiB : BIG + (gm_test_splitmix(&seed) % BIG);
+        p[i] = gm_heap_alloc(h, &m, size, GM_NOSCAN);
+        memset(p[i], 1, 4096);
+        if (it % 500 == 499) {
+            gm_memstats ms = gm_test_memstats(h, &m);
+            uint64_t goal = atomic_load(&h->scav.gc_goal);
+            uint64_t retained = ms.heap_inuse + (ms.heap_idle - ms.heap_released);
+            if ((it / 500) % 2) max_retained_after = retained;
+            CHECK(goal == UINT64_MAX || retained <= goal + BIG + 2 * MiB);
+            CHECK_HEAP(h);
+        }
+    }
+    gm_memstats ms = gm_test_memstats(h, &m);
+    CHECK(ms.num_gc > 10);
+    CHECK(h->scav.released_total > 16 * MiB);
+    /* After a small-object phase the heap no longer retains the large phase's memory. */
+    CHECK(max_retained_after < 24 * MiB);
+    for (int i = 0; i < SLOTS; i++)
+        if (p[i]) gm_heap_free(h, &m, p[i]);
+    CHECK_HEAP(h);
+    gm_heap_destroy(h);
+}
+
 /* debug.FreeOSMemory: every free page is released. */
 static void test_release_all(void)
 {
@@ -206,6 +243,7 @@ int main(void)
 {
     test_top_down();
     test_background_goal();
+    test_default_mode_churn();
     test_release_all();
     test_memory_limit_path();
     test_scavtrace();
