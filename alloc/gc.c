@@ -9,6 +9,15 @@
  * re-paces. Marking is perfect and, by default, instantaneous: no assist, no allocate-black,
  * and the mark's CPU fields are 0.
  *
+ * Sweeping in GC mode (mgcsweep.go): besides the lazy sweeping of both modes (cacheSpan, the
+ * reclaimer, sweep termination), the proportional sweeper paces it. Each commit computes
+ * sweepPagesPerByte = unswept pages / (trigger − heapLive − 1 MiB) (gcPaceSweeper), and each
+ * span allocation first sweeps until pages swept this cycle >= sweepPagesPerByte × (heapLive
+ * growth since the commit + its own bytes) − the pages it reclaims itself (deductSweepCredit),
+ * so sweeping is done before the next trigger. Go's background sweeper (bgsweep) sweeps with
+ * a P's idle time; the model has no idle time to give it, so what bgsweep would have done is
+ * done by the proportional sweeper and, at the latest, by sweep termination.
+ *
  * Concurrent mark (gm_heap_config.concurrent_mark, GC mode; used by trace-driven replays such
  * as gmbench fidelity): the cycle starts at the trigger (sweep termination) and the world
  * restarts; its mark lasts until gm_heap_mark_done (or a gm_gc). Allocation meanwhile is black
@@ -132,6 +141,50 @@ static uint64_t pacer_trigger(uint64_t marked, uint64_t goal, uint64_t min_trigg
     return trigger;
 }
 
+/* gcPaceSweeper: spread the sweeping of this cycle's unswept pages over the heap growth left
+ * before the trigger (less 1 MiB of margin), so that sweeping is done when the next cycle
+ * starts. World stopped. */
+static void pace_sweeper(gm_mheap *h, uint64_t trigger)
+{
+    gm_gcstate *g = &h->gc;
+    if (atomic_load(&g->sweep_done)) {
+        atomic_store(&g->proportional, false);
+        return;
+    }
+    int64_t live = atomic_load(&g->heap_live);
+    int64_t distance = (int64_t)trigger - live - ((int64_t)1 << 20);
+    if (distance < (int64_t)GM_PAGE_SIZE) distance = GM_PAGE_SIZE;
+    pthread_mutex_lock(&h->lock);
+    int64_t in_use = (int64_t)h->pages_in_use;
+    pthread_mutex_unlock(&h->lock);
+    int64_t swept = atomic_load(&g->pages_swept_cycle), todo = in_use - swept;
+    if (todo <= 0) {
+        atomic_store(&g->proportional, false);
+        return;
+    }
+    g->sweep_pages_per_byte = (double)todo / (double)distance;
+    g->sweep_live_basis = live > 0 ? (uint64_t)live : 0;
+    g->pages_swept_basis = (uint64_t)swept;
+    atomic_store(&g->proportional, true);
+}
+
+void gm_gc_deduct_sweep_credit(gm_mheap *h, gm_p *pp, uint64_t span_bytes, uint64_t caller_pages)
+{
+    gm_gcstate *g = &h->gc;
+    if (!atomic_load_explicit(&g->proportional, memory_order_relaxed)) return;
+    int64_t live = atomic_load_explicit(&g->heap_live, memory_order_relaxed);
+    uint64_t grown = span_bytes;
+    if (live > 0 && (uint64_t)live > g->sweep_live_basis)
+        grown += (uint64_t)live - g->sweep_live_basis;
+    int64_t target = (int64_t)(g->sweep_pages_per_byte * (double)grown) - (int64_t)caller_pages;
+    while (target > atomic_load(&g->pages_swept_cycle) - (int64_t)g->pages_swept_basis) {
+        if (gm_mcentral_sweep_one(h, pp) < 0) { /* sweeping is done */
+            atomic_store(&g->proportional, false);
+            break;
+        }
+    }
+}
+
 void gm_gc_commit(gm_mheap *h, bool cycle_end)
 {
     gm_gcstate *g = &h->gc;
@@ -165,6 +218,7 @@ void gm_gc_commit(gm_mheap *h, bool cycle_end)
         g->cons_mark * 3.0 * (double)(g->last_heap_scan + g->last_stack_scan + g->globals_scan);
     g->runway = !g->concurrent ? 0 : runway >= 0 ? (uint64_t)runway : (uint64_t)(int64_t)runway;
     atomic_store(&g->trigger, pacer_trigger(marked, goal, min_trigger, g->runway));
+    pace_sweeper(h, atomic_load(&g->trigger));
 }
 
 int gm_heap_set_gc_percent(gm_mheap *h, gm_m *m, int percent)
@@ -606,6 +660,7 @@ static trace_line mark_termination(gm_mheap *h, gm_p *pp, bool forced)
     atomic_store(&h->freed_large, 0);
     /* gcSweep: every span becomes unswept. */
     atomic_fetch_add(&h->sweepgen, 2);
+    atomic_store(&g->pages_swept_cycle, 0);
     atomic_store(&h->sweep_cursor, 0);
     uint64_t num = atomic_fetch_add(&h->num_cycles, 1) + 1;
     if (forced) g->num_forced++;

@@ -529,6 +529,14 @@ typedef struct gm_gcstate {
     double cons_mark, cons_integral;
     uint64_t last_heap_scan, last_stack_scan, runway;
     uint64_t heap_inuse_at_mark; /* memstats.lastHeapInUse */
+    /* Proportional sweep (gcPaceSweeper, deductSweepCredit): pages swept this cycle; the
+     * pages to sweep per byte of heapLive growth, from heapLive = live_basis and
+     * pages_swept = swept_basis; off (false) once sweeping is done. Rate and bases are
+     * written with the world stopped; allocators read them holding a P. */
+    _Atomic int64_t pages_swept_cycle;
+    _Atomic bool proportional;
+    double sweep_pages_per_byte;
+    uint64_t sweep_live_basis, pages_swept_basis;
     /* gm_heap_set_mark_inputs: what the next mark termination uses instead of its own
      * estimates (a replay taking them from the real runtime's gcpacertrace). */
     bool inputs_set;
@@ -745,6 +753,10 @@ static inline bool gm_cycle_triggered(gm_mheap *h)
 /* gc.c */
 int gm_gc_init(gm_mheap *h, const gm_heap_config *cfg); /* 0, or -1 */
 void gm_gc_destroy(gm_mheap *h);
+/* GC mode, before an allocator takes a span of span_bytes (mcentral.cacheSpan, a large
+ * allocation): sweep enough spans to keep the proportional sweeper on schedule
+ * (deductSweepCredit). caller_pages: pages the caller sweeps itself (the reclaimer). pp held. */
+void gm_gc_deduct_sweep_credit(gm_mheap *h, gm_p *pp, uint64_t span_bytes, uint64_t caller_pages);
 /* GC-mode gm_free: validate p and hold it in the calling thread's P's buffer. */
 void gm_gc_free(gm_mheap *h, gm_m *m, void *p);
 /* Is the (allocated) object at p of span s pending? */

@@ -307,6 +307,8 @@ static void *alloc_large(gm_mheap *h, gm_p *pp, gm_m *m, size_t size, size_t ali
     if (size > SIZE_MAX - GM_PAGE_SIZE) return NULL;
     size_t npages = (size + GM_PAGE_SIZE - 1) / GM_PAGE_SIZE;
     uint8_t spc = gm_make_spanclass(0, !(flags & GM_SCAN));
+    if (GM_UNLIKELY(h->gc.enabled)) /* largeAlloc: deductSweepCredit(npages×8 KiB, npages) */
+        gm_gc_deduct_sweep_credit(h, pp, npages * GM_PAGE_SIZE, npages);
     gm_mheap_reclaim(h, pp, npages);
     gm_mspan *s = align > GM_PAGE_SIZE ? gm_mheap_alloc_aligned(h, npages, align, spc)
                                        : gm_mheap_alloc(h, pp, npages, spc);

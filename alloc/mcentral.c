@@ -108,8 +108,11 @@ bool gm_sweep_span(gm_mheap *h, gm_p *pp, gm_mspan *s, bool preserve)
     /* smallFreeCount is charged to the sweeping P's shard, as Go's heapStats deltas are. */
     pp->stats.small_free_count[gm_spanclass_sizeclass(s->spanclass)] += nfreed;
     pp->stats.pages_swept += s->npages;
-    if (GM_UNLIKELY(h->gc.enabled) && nfreed)
-        atomic_fetch_sub(&h->gc.dead_unswept, (int64_t)(nfreed * s->elemsize));
+    if (GM_UNLIKELY(h->gc.enabled)) {
+        atomic_fetch_add_explicit(&h->gc.pages_swept_cycle, (int64_t)s->npages,
+                                  memory_order_relaxed);
+        if (nfreed) atomic_fetch_sub(&h->gc.dead_unswept, (int64_t)(nfreed * s->elemsize));
+    }
     if (preserve) {
         atomic_store_explicit(&s->sweepgen, sg, memory_order_release);
         return false;
@@ -157,6 +160,9 @@ static gm_mspan *cache_span_from_unswept(gm_mheap *h, gm_mcentral *c, gm_p *pp, 
 
 gm_mspan *gm_mcentral_cache_span(gm_mheap *h, gm_mcentral *c, gm_p *pp)
 {
+    if (GM_UNLIKELY(h->gc.enabled)) /* deductSweepCredit(spanBytes, 0) */
+        gm_gc_deduct_sweep_credit(
+            h, pp, gm_class_to_allocnpages[gm_spanclass_sizeclass(c->spanclass)] * GM_PAGE_SIZE, 0);
     uint32_t sg = atomic_load(&h->sweepgen);
     gm_mspan *s = pop_locked_set(c, &c->partial[swept_idx(sg)]);
     if (!s) s = cache_span_from_unswept(h, c, pp, sg);

@@ -280,7 +280,52 @@ static void test_cycle_then_lazy_sweep(void)
     uint64_t inuse = ms.heap_inuse;
     for (int i = 0; i < 2000; i++) gm_heap_alloc(h, &m, 512, GM_NOSCAN);
     ms = gm_test_memstats(h, &m);
-    CHECK_EQ(ms.heap_inuse, inuse); /* served from swept slots, not new pages */
+    /* Served from swept slots, not new pages; the proportional sweeper may meanwhile have
+     * returned spans found empty. */
+    CHECK(ms.heap_inuse <= inuse);
+    CHECK_HEAP(h);
+    gm_heap_destroy(h);
+}
+
+/* gcPaceSweeper / deductSweepCredit: after a cycle, every span allocation first sweeps
+ * sweepPagesPerByte × (heapLive growth + its own bytes) pages, so that sweeping finishes
+ * within the heap growth left before the next trigger (less 1 MiB). */
+static void test_proportional_sweep(void)
+{
+    gm_m m;
+    gm_mheap *h = gc_heap(&m, 1, 100, false);
+    enum { N = 20000 };
+    static void *p[N];
+    for (int i = 0; i < N; i++) p[i] = gm_heap_alloc(h, &m, 512, GM_NOSCAN);
+    for (int i = 0; i < N; i++)
+        if (i % 4) gm_heap_free(h, &m, p[i]);
+    uint64_t c0 = cycles(h);
+    while (cycles(h) == c0) CHECK(gm_heap_alloc(h, &m, OBJ, GM_NOSCAN) != NULL);
+    gm_gcstate *g = &h->gc;
+    CHECK(atomic_load(&g->proportional));
+    /* The rate: unswept pages over (trigger − heapLive − 1 MiB), from the bases. */
+    pthread_mutex_lock(&h->lock);
+    uint64_t in_use = h->pages_in_use;
+    pthread_mutex_unlock(&h->lock);
+    double want = (double)(in_use - g->pages_swept_basis) /
+                  (double)(atomic_load(&g->trigger) - g->sweep_live_basis - MiB);
+    CHECK(g->sweep_pages_per_byte > want * (1 - 1e-9) &&
+          g->sweep_pages_per_byte < want * (1 + 1e-9));
+    for (int k = 0; k < 8 && atomic_load(&g->proportional); k++) {
+        CHECK(gm_heap_alloc(h, &m, OBJ, GM_NOSCAN) != NULL);
+        int64_t live = atomic_load(&g->heap_live);
+        double due = g->sweep_pages_per_byte * (double)((uint64_t)live - g->sweep_live_basis);
+        int64_t swept = atomic_load(&g->pages_swept_cycle) - (int64_t)g->pages_swept_basis;
+        CHECK((double)swept >= due - (double)(OBJ / GM_PAGE_SIZE) - 1);
+        CHECK_HEAP(h);
+    }
+    /* Before the next cycle starts, everything has been swept. */
+    uint64_t c1 = cycles(h);
+    while (cycles(h) == c1) {
+        if (atomic_load(&g->heap_live) + (int64_t)OBJ >= (int64_t)atomic_load(&g->trigger))
+            CHECK(atomic_load(&g->sweep_done));
+        CHECK(gm_heap_alloc(h, &m, OBJ, GM_NOSCAN) != NULL);
+    }
     CHECK_HEAP(h);
     gm_heap_destroy(h);
 }
@@ -688,6 +733,7 @@ int main(void)
 {
     test_pacer();
     test_heap_minimum();
+    test_proportional_sweep();
     test_concurrent_mark();
     test_cons_mark();
     test_gc_during_mark();
