@@ -157,12 +157,12 @@ static void pace_sweeper(gm_mheap *h, uint64_t trigger)
     pthread_mutex_lock(&h->lock);
     int64_t in_use = (int64_t)h->pages_in_use;
     pthread_mutex_unlock(&h->lock);
-    int64_t swept = atomic_load(&g->pages_swept_cycle), todo = in_use - swept;
-    if (todo <= 0) {
+    int64_t swept = atomic_load(&g->pages_swept_cycle), unswept = in_use - swept;
+    if (unswept <= 0) {
         atomic_store(&g->proportional, false);
         return;
     }
-    g->sweep_pages_per_byte = (double)todo / (double)distance;
+    g->sweep_pages_per_byte = (double)unswept / (double)distance;
     g->sweep_live_basis = live > 0 ? (uint64_t)live : 0;
     g->pages_swept_basis = (uint64_t)swept;
     atomic_store(&g->proportional, true);

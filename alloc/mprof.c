@@ -905,14 +905,11 @@ static int write_proto(gm_mheap *h, out_buf *o, const prof_rec *a, size_t n)
     return 0;
 }
 
-/* The protobuf profile to fd; releases a (cap entries). 0, or -1 with errno. */
-static int write_proto_to(gm_mheap *h, int fd, prof_rec *a, size_t n, size_t cap)
+/* Flush and release o (NULL: none was mapped) and release a (cap entries). err: an error met
+ * before, 0 if none. Returns 0, or -1 with errno. */
+static int finish_out(out_buf *o, prof_rec *a, size_t cap, int err)
 {
-    out_buf *o = gm_sys_alloc(sizeof *o, NULL);
-    int err = ENOMEM;
     if (o) {
-        o->fd = fd;
-        err = write_proto(h, o, a, n) != 0 ? ENOMEM : 0;
         out_flush(o);
         if (!err) err = o->err;
         gm_sys_free(o, sizeof *o, NULL);
@@ -923,6 +920,15 @@ static int write_proto_to(gm_mheap *h, int fd, prof_rec *a, size_t n, size_t cap
         return -1;
     }
     return 0;
+}
+
+/* The protobuf profile to fd; releases a. 0, or -1 with errno. */
+static int write_proto_to(gm_mheap *h, int fd, prof_rec *a, size_t n, size_t cap)
+{
+    out_buf *o = gm_sys_alloc(sizeof *o, NULL);
+    if (!o) return finish_out(NULL, a, cap, ENOMEM);
+    o->fd = fd;
+    return finish_out(o, a, cap, write_proto(h, o, a, n) != 0 ? ENOMEM : 0);
 }
 
 int gm_heap_write_heap_profile(gm_mheap *h, gm_m *m, int fd, int format)
@@ -954,11 +960,7 @@ int gm_heap_write_heap_profile(gm_mheap *h, gm_m *m, int fd, int format)
     }
     int rate = atomic_load_explicit(&h->prof.rate, memory_order_relaxed);
     out_buf *o = gm_sys_alloc(sizeof *o, NULL);
-    if (!o) {
-        if (cap) gm_sys_free(a, cap * sizeof *a, NULL);
-        errno = ENOMEM;
-        return -1;
-    }
+    if (!o) return finish_out(NULL, a, cap, ENOMEM);
     o->fd = fd;
     out_printf(o, "heap profile: %llu: %llu [%llu: %llu] @ heap/%lld\n",
                (unsigned long long)(total.allocs - total.frees),
@@ -976,13 +978,5 @@ int gm_heap_write_heap_profile(gm_mheap *h, gm_m *m, int fd, int format)
         print_stack(o, a[i].stk);
     }
     print_memstats(o, &ms);
-    out_flush(o);
-    int err = o->err;
-    gm_sys_free(o, sizeof *o, NULL);
-    if (cap) gm_sys_free(a, cap * sizeof *a, NULL);
-    if (err) {
-        errno = err;
-        return -1;
-    }
-    return 0;
+    return finish_out(o, a, cap, 0);
 }

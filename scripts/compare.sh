@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/compare.sh — the main job: install what is missing, build the release preset, run the
 # default comparison (every installed allocator × the synthetic workloads and the real traces
-# in workloads/traces/, 3 repetitions each, about six minutes on 2 cores) and leave the result
-# set in results/latest/.
+# in workloads/traces/, 3 repetitions each; with the microbenchmarks and the escape sweep about
+# nine minutes on 2 cores) and leave the result set in results/latest/.
 #
 #   scripts/compare.sh                      the default comparison
 #   scripts/compare.sh --reps 5 --threads 1,2 --workloads churn,larson
