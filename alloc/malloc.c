@@ -47,8 +47,9 @@
  *   The heap runs sweep cycles. A cycle starts — as a GC cycle does in Go — with the world
  *   stopped (every P held): the previous cycle's sweeping is finished, sweepgen += 2, which
  *   turns every span into an unswept span, and every mcache is flushed back to its mcentral
- *   (the spans it held are swept on the way, as Go sweeps stale spans at uncache). Sweeping a span applies its freed bits: alloc_bits' = allocated & ~freed,
- *   freeindex = 0, so the lowest freed slot is reused first. Spans are then swept lazily:
+ *   (the spans it held are swept on the way, as Go sweeps stale spans at uncache). Sweeping a
+ *   span applies its freed bits: alloc_bits' = allocated & ~freed, freeindex = 0, so the
+ *   lowest freed slot is reused first. Spans are then swept lazily:
  *     - by mcentral.cacheSpan when a P needs a span of that class (swept spans are reused in
  *       place, even when everything in them died);
  *     - by the reclaimer before the heap takes new pages (mheap.reclaim): it sweeps unswept

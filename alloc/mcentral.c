@@ -13,10 +13,11 @@
  * (same order, simpler to check); every mcache is flushed while the world is still stopped,
  * right after the sweepgen bump (Go flushes each P lazily after the world restarts; the order
  * of the resulting stale sweeps is the same); large objects are freed at once by gm_free (in
- * GC mode by the cycle that applies their pending free, gc.c) and never enter a central list. The reclaimer (gm_mheap_reclaim) sweeps unswept spans in sweep
- * order until enough pages came free, where Go's mheap.reclaim scans pageInUse &^ pageMarks
- * for spans with no live object in address order: the model may sweep live spans earlier than
- * Go and free fewer dead ones per call; each span is still swept exactly once per cycle.
+ * GC mode by the cycle that applies their pending free, gc.c) and never enter a central list.
+ * The reclaimer (gm_mheap_reclaim) sweeps unswept spans in sweep order until enough pages
+ * came free, where Go's mheap.reclaim scans pageInUse &^ pageMarks for spans with no live
+ * object in address order: the model may sweep live spans earlier than Go and free fewer
+ * dead ones per call; each span is still swept exactly once per cycle.
  *
  * Invariants (gm_mcentral_check): every span in c's sets has spanclass c and state in-use; a
  * span in a swept set has sweepgen == sg and in an unswept set sg-2; partial spans have

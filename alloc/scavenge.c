@@ -38,9 +38,11 @@
  *
  * Invariants (checked with the heap's: check.c): heap_released == scavenged pages × 8192;
  * heap_free + heap_released == (free pages in pageAlloc and the P caches) × 8192 +
- * inflight_bytes (runs taken for release, marked in use while the lock is dropped). Locking: goals and counters under mheap.lock
- * (goals are read atomically without it); one background scavenger at a time (run_lock,
- * try-locked: a thread finding it busy leaves the work to it).
+ * inflight_bytes (runs taken for release, marked in use while the lock is dropped).
+ *
+ * Locking: goals and counters under mheap.lock (goals are read atomically without it); one
+ * background scavenger at a time (run_lock, try-locked: a thread finding it busy leaves the
+ * work to it).
  */
 #include <stdio.h>
 #include <unistd.h>

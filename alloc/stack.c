@@ -34,10 +34,10 @@
  *     an n-byte frame plus an 8-byte return-address slot, which holds the caller's frame
  *     offset from hi (so gm_g_pop needs no size and the chain survives copying). The split
  *     check is Go's amd64 prologue: grow when sp - lo <= 928 (frame <= 128 bytes) or
- *     sp - lo <= frame + 800 (frame = n + 8). Nothing rewrites pointers into a moved stack (Go adjusts them): frame addresses
- *     are valid until the next call on the g. Non-escaping objects (gm_g_alloc) extend the
- *     innermost frame, as the compiler lays them out in the frame of their function; they die
- *     when it returns.
+ *     sp - lo <= frame + 800 (frame = n + 8). Nothing rewrites pointers into a moved stack
+ *     (Go adjusts them): frame addresses are valid until the next call on the g.
+ *     Non-escaping objects (gm_g_alloc) extend the innermost frame, as the compiler lays them
+ *     out in the frame of their function; they die when it returns.
  *   - Initial size. Every g starts with 2048 bytes, as malg(_StackMin) for a new g. Go 1.19's
  *     adaptive starting size (adaptivestackstart) only applies to dead gs reused from the
  *     free list; the model never reuses a g, so it has none.
@@ -45,8 +45,9 @@
  *     gm_g_park / gm_g_run), and SCAN while a cycle shrinks it. The GC shrinks only parked gs;
  *     a running g is "not safe to shrink" and takes Go's deferred path (preemptShrink). The
  *     fast path of push/pop/alloc takes no P; growth and shrinking take one (stackalloc uses
- *     the P's cache). Cycles are instantaneous (world stopped), so "a GC is running" is only
- *     true inside mark termination: stackLarge and deferred pool-span frees happen there.
+ *     the P's cache). For stacks a cycle is instantaneous (world stopped), so "a GC is
+ *     running" is only true inside mark termination, even with gc.c's optional concurrent
+ *     mark: stackLarge and deferred pool-span frees happen there.
  *   - gm_g structs come from a fixalloc (OtherSys), not from the heap as Go's new(g).
  *
  * Invariants (gm_stack_check): every pool span is a manual span of 4 pages whose free list
