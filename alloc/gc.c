@@ -84,22 +84,30 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* gcPercentGoal (§6.2): marked + (marked + roots) × GOGC/100, roots being the stack and
+ * globals scan sizes, at least heapMinimum = 4 MiB × GOGC/100; none (UINT64_MAX) with GOGC
+ * off. uint64 arithmetic, multiply first, as Go. */
+static uint64_t percent_goal(uint64_t marked, uint64_t roots, int gcp)
+{
+    if (gcp < 0) return UINT64_MAX;
+    uint64_t goal = marked + (marked + roots) * (uint64_t)gcp / 100;
+    uint64_t minimum = HEAP_MINIMUM * (uint64_t)gcp / 100;
+    return goal > minimum ? goal : minimum;
+}
+
 /* ---- default-mode pacing --------------------------------------------------------------- */
 
 void gm_heap_pace(gm_mheap *h, uint64_t live_bytes, const uint64_t *heap_inuse_at_mark)
 {
     int64_t trigger = INT64_MAX;
-    uint64_t goal = UINT64_MAX; /* the heap goal a Go program would have, for the scavenger */
     if (h->gc_percent >= 0) {
         uint64_t basis = live_bytes > HEAP_MINIMUM ? live_bytes : HEAP_MINIMUM;
         trigger = (int64_t)(basis / 100 * (uint64_t)h->gc_percent);
         if (trigger < (int64_t)GM_PAGE_SIZE) trigger = GM_PAGE_SIZE;
-        goal = live_bytes + live_bytes * (uint64_t)h->gc_percent / 100;
-        uint64_t minimum = HEAP_MINIMUM * (uint64_t)h->gc_percent / 100;
-        if (goal < minimum) goal = minimum;
     }
     atomic_store(&h->sweep_trigger, trigger);
-    gm_scavenge_pace(h, goal, 0, heap_inuse_at_mark);
+    /* The scavenger paces against the goal a Go program with this live heap would have. */
+    gm_scavenge_pace(h, percent_goal(live_bytes, 0, h->gc_percent), 0, heap_inuse_at_mark);
 }
 
 /* ---- the pacer (GC mode) --------------------------------------------------------------- */
@@ -185,18 +193,13 @@ void gm_gc_deduct_sweep_credit(gm_mheap *h, gm_p *pp, uint64_t span_bytes, uint6
     }
 }
 
-void gm_gc_commit(gm_mheap *h, bool cycle_end)
+void gm_gc_commit(gm_mheap *h, const uint64_t *heap_inuse_at_mark)
 {
     gm_gcstate *g = &h->gc;
-    int gcp = h->gc_percent;
-    g->heap_minimum = gcp >= 0 ? HEAP_MINIMUM * (uint64_t)gcp / 100 : HEAP_MINIMUM;
     uint64_t marked = g->heap_marked;
-    uint64_t goal =
-        gcp < 0 ? UINT64_MAX
-                : marked + (marked + g->last_stack_scan + g->globals_scan) * (uint64_t)gcp / 100;
-    if (goal < g->heap_minimum) goal = g->heap_minimum;
+    uint64_t goal = percent_goal(marked, g->last_stack_scan + g->globals_scan, h->gc_percent);
     int64_t live = atomic_load(&g->heap_live);
-    bool swept = !cycle_end && atomic_load(&g->sweep_done);
+    bool swept = !heap_inuse_at_mark && atomic_load(&g->sweep_done);
     uint64_t sweep_min = swept ? 0 : (uint64_t)(live > 0 ? live : 0) + SWEEP_MIN_DIST;
     uint64_t mem_goal = memory_limit_goal(h), min_trigger = 0;
     if (mem_goal < goal) {
@@ -207,7 +210,7 @@ void gm_gc_commit(gm_mheap *h, bool cycle_end)
     }
     g->heap_goal = goal;
     g->sweep_dist_min = sweep_min;
-    gm_scavenge_pace(h, goal, g->memory_limit, cycle_end ? &g->heap_inuse_at_mark : NULL);
+    gm_scavenge_pace(h, goal, g->memory_limit, heap_inuse_at_mark);
     /* runway = consMark × (1 − 0.25)/0.25 × (lastHeapScan + lastStackScan + globals); 0
      * without a concurrent mark to measure consMark over. The PI controller's output can be
      * negative, and Go 1.19 converts the product to uint64 unchecked: on amd64 that is a
@@ -227,7 +230,7 @@ int gm_heap_set_gc_percent(gm_mheap *h, gm_m *m, int percent)
     int old = h->gc_percent;
     h->gc_percent = percent < 0 ? -1 : percent;
     if (h->gc.enabled) {
-        gm_gc_commit(h, false);
+        gm_gc_commit(h, NULL);
     } else {
         gm_memstats ms;
         gm_mstats_collect(h, &ms);
@@ -243,7 +246,7 @@ int64_t gm_heap_set_memory_limit(gm_mheap *h, gm_m *m, int64_t limit)
     gm_stop_the_world(m);
     int64_t old = h->gc.memory_limit;
     h->gc.memory_limit = limit;
-    if (h->gc.enabled) gm_gc_commit(h, false);
+    if (h->gc.enabled) gm_gc_commit(h, NULL);
     gm_start_the_world(m);
     return old;
 }
@@ -253,7 +256,7 @@ uint64_t gm_heap_set_globals_scan(gm_mheap *h, gm_m *m, uint64_t bytes)
     gm_stop_the_world(m);
     uint64_t old = h->gc.globals_scan;
     h->gc.globals_scan = bytes;
-    if (h->gc.enabled) gm_gc_commit(h, false);
+    if (h->gc.enabled) gm_gc_commit(h, NULL);
     gm_start_the_world(m);
     return old;
 }
@@ -602,13 +605,11 @@ static void gc_mark_termination(gm_mheap *h, const gm_memstats *ms, int64_t live
         update_cons_mark(g, live_end, gm_heap_scan_bytes(h));
     }
     g->heap_marked = ms->heap_alloc - (uint64_t)atomic_load(&g->dead_unswept);
-    g->heap_inuse_at_mark = ms->heap_inuse;
     atomic_store(&g->heap_live, (int64_t)g->heap_marked);
     atomic_store(&g->sweep_done, false);
-    gm_gc_commit(h, true);
+    gm_gc_commit(h, &ms->heap_inuse);
     g->last_goal = g->mark_goal;
     g->last_live_start = g->mark_live_start > 0 ? (uint64_t)g->mark_live_start : 0;
-    g->last_live_end = g->heap_marked;
 }
 
 /* The gctrace line of the cycle that just ended (t: its four phase boundaries) and the

@@ -516,7 +516,6 @@ typedef struct gm_gcstate {
     _Atomic uint64_t trigger;  /* heap trigger (§6.3) */
     uint64_t heap_goal;        /* §6.2 */
     uint64_t heap_marked;      /* live heap after the last cycle's mark */
-    uint64_t heap_minimum;     /* 4 MiB × GOGC/100 */
     uint64_t sweep_dist_min;   /* sweepDistMinTrigger of the last commit */
     int64_t memory_limit;      /* GOMEMLIMIT */
     uint64_t globals_scan;     /* globalsScan: part of the goal (§6.2) */
@@ -528,7 +527,6 @@ typedef struct gm_gcstate {
     uint64_t mark_goal, mark_trigger, mark_t0, mark_t1;
     double cons_mark, cons_integral;
     uint64_t last_heap_scan, last_stack_scan, runway;
-    uint64_t heap_inuse_at_mark; /* memstats.lastHeapInUse */
     /* Proportional sweep (gcPaceSweeper, deductSweepCredit): pages swept this cycle; the
      * pages to sweep per byte of heapLive growth, from heapLive = live_basis and
      * pages_swept = swept_basis; off (false) once sweeping is done. Rate and bases are
@@ -548,7 +546,7 @@ typedef struct gm_gcstate {
     /* Bytes whose freed bit is set and whose span is not swept yet. */
     _Atomic int64_t dead_unswept;
     /* Per-cycle record (the last cycle) and totals. */
-    uint64_t last_goal, last_live_start, last_live_end, num_forced;
+    uint64_t last_goal, last_live_start, num_forced;
     uint64_t start_ns, cpu_ns;
 } gm_gcstate;
 
@@ -767,8 +765,10 @@ static inline void gm_gc_charge(gm_mheap *h, int64_t delta)
     atomic_fetch_add_explicit(&h->gc.heap_live, delta, memory_order_relaxed);
 }
 /* gcControllerCommit (§6.2, §6.3): recompute the heap goal and trigger. World stopped.
- * cycle_end: called at mark termination (sweepDistMinTrigger = heapLive + 1 MiB). */
-void gm_gc_commit(gm_mheap *h, bool cycle_end);
+ * heap_inuse_at_mark: HeapInuse at the mark termination that calls it (then
+ * sweepDistMinTrigger = heapLive + 1 MiB, and the scavenger takes it as lastHeapInUse); NULL
+ * for a commit outside a cycle's end (heap creation, GOGC or the limit changed). */
+void gm_gc_commit(gm_mheap *h, const uint64_t *heap_inuse_at_mark);
 /* debug.SetMemoryLimit on a heap: returns the previous limit; limit < 0 only reads it. */
 int64_t gm_heap_set_memory_limit(gm_mheap *h, gm_m *m, int64_t limit);
 int gm_heap_set_gc_percent(gm_mheap *h, gm_m *m, int percent);

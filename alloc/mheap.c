@@ -225,8 +225,8 @@ gm_mheap *gm_heap_create(const gm_heap_config *cfg)
         gm_heap_destroy(h);
         return NULL;
     }
-    gm_heap_pace(h, 0, NULL);                  /* the first sweep trigger: nothing is live yet */
-    if (h->gc.enabled) gm_gc_commit(h, false); /* the first heap goal and trigger */
+    gm_heap_pace(h, 0, NULL);                 /* the first sweep trigger: nothing is live yet */
+    if (h->gc.enabled) gm_gc_commit(h, NULL); /* the first heap goal and trigger */
     return h;
 }
 
@@ -377,7 +377,8 @@ gm_mspan *gm_mheap_alloc(gm_mheap *h, gm_p *pp, size_t npages, uint8_t spanclass
     pthread_mutex_unlock(&h->lock);
     /* allocSpan step 5: synchronous scavenging for growth past the scavenger's goal or for
      * the memory limit, with the lock dropped (scavenge.c). */
-    if (s && (grown || h->gc.memory_limit != INT64_MAX)) gm_scavenge_alloc_path(h, grown);
+    if (s && (grown || (h->gc.enabled && h->gc.memory_limit != INT64_MAX)))
+        gm_scavenge_alloc_path(h, grown);
     return s;
 }
 

@@ -72,7 +72,7 @@ void gm_mstats_collect(gm_mheap *h, gm_memstats *ms)
         ms->heap_live = live > 0 ? (uint64_t)live : 0;
         ms->last_heap_goal = h->gc.last_goal;
         ms->last_heap_start = h->gc.last_live_start;
-        ms->last_heap_marked = h->gc.last_live_end;
+        ms->last_heap_marked = h->gc.heap_marked;
     }
 }
 

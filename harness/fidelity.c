@@ -102,14 +102,12 @@ typedef struct real_alloc {
 } real_alloc;
 
 typedef struct real_cycle {
-    uint64_t start_allocs;     /* allocations before the cycle started */
     uint64_t start_freed;      /* bytes freed (tracefree) before it started */
     uint64_t mark_alloc_bytes; /* bytes allocated before its tracegc */
     uint64_t triggered, live_end, goal, globals;
     uint64_t heap_scan, stack_scan; /* the scan work of its mark */
     double cons_mark;               /* the cons/mark its trigger was computed with */
-    uint64_t marked_mb;             /* gctrace's third figure */
-    bool have_start, have_mark, have_pacer, have_gctrace, forced;
+    bool have_start, have_mark, have_pacer;
 } real_cycle;
 
 typedef struct sample {
@@ -122,7 +120,7 @@ typedef struct real_run {
     vec cycles;  /* real_cycle */
     vec samples; /* sample */
     uint64_t alloc_bytes, freed_bytes, frees;
-    size_t starts, marks, pacers, gctraces;
+    size_t starts, marks, pacers;
 } real_run;
 
 static real_cycle *cycle_at(real_run *r, size_t i)
@@ -180,18 +178,6 @@ static bool parse_pacer_end(const char *line, real_cycle *c)
     return true;
 }
 
-/* "gc N @T s P%: ..., h0->h1->h2 MB, G MB goal, ..." */
-static bool parse_gctrace(const char *line, real_cycle *c)
-{
-    const char *p = strstr(line, " MB, ");
-    if (!p || !strstr(line, " MB goal")) return false;
-    const char *q = p;
-    while (q > line && q[-1] != '>') q--;
-    if (!num(q, &c->marked_mb)) return false;
-    c->forced = strstr(line, "(forced)") != NULL;
-    return true;
-}
-
 static void scan_line(real_run *r, const char *line)
 {
     const char *p;
@@ -210,7 +196,6 @@ static void scan_line(real_run *r, const char *line)
         c->have_mark = true;
     } else if (strncmp(line, "pacer: assist ratio=", 20) == 0) {
         real_cycle *c = cycle_at(r, r->starts++);
-        c->start_allocs = r->allocs.n;
         c->start_freed = r->freed_bytes;
         c->have_start = true;
     } else if (strncmp(line, "pacer: ", 7) == 0) {
@@ -221,12 +206,6 @@ static void scan_line(real_run *r, const char *line)
             c->goal = tmp.goal, c->globals = tmp.globals, c->have_pacer = true;
             c->heap_scan = tmp.heap_scan, c->stack_scan = tmp.stack_scan;
             c->cons_mark = tmp.cons_mark;
-        }
-    } else if (strncmp(line, "gc ", 3) == 0) {
-        real_cycle tmp = {0};
-        if (parse_gctrace(line, &tmp)) {
-            real_cycle *c = cycle_at(r, r->gctraces++);
-            c->marked_mb = tmp.marked_mb, c->forced = tmp.forced, c->have_gctrace = true;
         }
     } else if ((p = after(line, "gmfidelity heap-inuse "))) {
         sample *s = vec_push(&r->samples);

@@ -7,16 +7,8 @@
 #include "synth.h"
 
 static const gm_workload *const workloads[] = {
-    &gm_wl_sizeclass_sweep,
-    &gm_wl_batch,
-    &gm_wl_churn,
-    &gm_wl_fragment,
-    &gm_wl_producer_consumer,
-    &gm_wl_larson,
-    &gm_wl_large,
-    &gm_wl_tiny,
-    &gm_wl_goroutines,
-    NULL,
+    &gm_wl_sizeclass_sweep, &gm_wl_batch, &gm_wl_churn, &gm_wl_fragment,   &gm_wl_producer_consumer,
+    &gm_wl_larson,          &gm_wl_large, &gm_wl_tiny,  &gm_wl_goroutines, NULL,
 };
 
 const gm_workload *const *gm_workloads(void)
